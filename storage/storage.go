@@ -1,0 +1,263 @@
+// Package storage holds Latchkey's record types, the interfaces the rest of
+// the server persists through, and the one SQL implementation of them (sqlx)
+// that runs on PostgreSQL (lib/pq) and SQLite (modernc.org/sqlite).
+//
+// Storage never knows HTTP and never holds business rules: it stores and
+// loads exactly what it is given. Rules live in provider/accounts.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+)
+
+// Errors returned by the Latchkey-specific methods. fosite's own methods
+// return fosite's errors (fosite.ErrNotFound, fosite.ErrInactiveToken, …)
+// because fosite checks for those.
+var (
+	// ErrNotFound: no record with that key, or it has expired.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrDuplicate: a unique key (id, username, email, …) is taken.
+	ErrDuplicate = errors.New("storage: already exists")
+	// ErrConflict: a concurrent transaction changed the same rows; retry.
+	ErrConflict = errors.New("storage: concurrent update")
+)
+
+// UserStatus is the lifecycle state of a user.
+type UserStatus string
+
+const (
+	UserActive    UserStatus = "active"
+	UserSuspended UserStatus = "suspended"
+	UserDeleted   UserStatus = "deleted"
+)
+
+// User is a person who can sign in. Email is stored as given; lookups by
+// email are case-insensitive.
+type User struct {
+	ID            string     `db:"id"`
+	Username      string     `db:"username"`
+	Email         string     `db:"email"`
+	EmailVerified bool       `db:"email_verified"`
+	DisplayName   string     `db:"display_name"`
+	PasswordHash  string     `db:"password_hash"` // argon2id PHC string, bcrypt on import, "" for passwordless
+	Status        UserStatus `db:"status"`
+	CreatedAt     time.Time  `db:"created_at"`
+	UpdatedAt     time.Time  `db:"updated_at"`
+}
+
+// AccessTokenFormat selects how a client's access tokens look.
+type AccessTokenFormat string
+
+const (
+	AccessTokenOpaque AccessTokenFormat = "opaque"
+	AccessTokenJWT    AccessTokenFormat = "jwt"
+)
+
+// Client is a registered OAuth 2.0 / OIDC relying party. It implements
+// fosite.Client so it can be handed to fosite as is.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             []byte // SHA-256 of the secret; empty for public clients
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	Scopes                 []string
+	Audience               []string
+	Public                 bool
+	FirstParty             bool // consent is skipped
+	AccessTokenFormat      AccessTokenFormat
+	CreatedAt              time.Time
+}
+
+var _ fosite.Client = (*Client)(nil)
+
+func (c *Client) GetID() string                      { return c.ID }
+func (c *Client) GetHashedSecret() []byte            { return c.SecretHash }
+func (c *Client) GetRedirectURIs() []string          { return c.RedirectURIs }
+func (c *Client) GetGrantTypes() fosite.Arguments    { return c.GrantTypes }
+func (c *Client) GetResponseTypes() fosite.Arguments { return c.ResponseTypes }
+func (c *Client) GetScopes() fosite.Arguments        { return c.Scopes }
+func (c *Client) IsPublic() bool                     { return c.Public }
+func (c *Client) GetAudience() fosite.Arguments      { return c.Audience }
+
+// SigningKey is one asymmetric key pair used to sign ID tokens and JWT
+// access tokens. The private key is sealed (AES-256-GCM) by provider/keys;
+// storage only keeps the bytes.
+//
+// Lifecycle, all derived from timestamps so that several processes agree:
+//   - published in JWKS from CreatedAt until ExpiresAt (nil: no end);
+//   - may sign from ActivatesAt until RetiredAt (nil: no end);
+//   - the signer for an algorithm is the most recently activated key that
+//     may sign now.
+type SigningKey struct {
+	ID          string     `db:"id"` // the JWK "kid"
+	Algorithm   string     `db:"algorithm"`
+	PublicJWK   []byte     `db:"public_jwk"`  // JSON of the public JWK
+	PrivateKey  []byte     `db:"private_key"` // sealed private key
+	CreatedAt   time.Time  `db:"created_at"`
+	ActivatesAt time.Time  `db:"activates_at"`
+	RetiredAt   *time.Time `db:"retired_at"`
+	ExpiresAt   *time.Time `db:"expires_at"`
+}
+
+// BrowserSession is a signed-in browser. The cookie carries a random token;
+// only its SHA-256 (TokenHash) is stored. ID is a separate public identifier
+// used as the OIDC "sid" claim.
+type BrowserSession struct {
+	ID         string    `db:"id"`
+	TokenHash  []byte    `db:"token_hash"`
+	UserID     string    `db:"user_id"`
+	AuthTime   time.Time `db:"auth_time"`
+	AMR        []string  `db:"-"`
+	IP         string    `db:"ip"`
+	UserAgent  string    `db:"user_agent"`
+	CreatedAt  time.Time `db:"created_at"`
+	LastSeenAt time.Time `db:"last_seen_at"`
+	ExpiresAt  time.Time `db:"expires_at"`
+}
+
+// PendingAuthorization is an authorization request waiting for the person to
+// sign in and consent (the "login challenge"). Form holds the authorization
+// request parameters, URL-encoded, exactly as fosite validated them.
+type PendingAuthorization struct {
+	ID        string
+	ClientID  string
+	Form      string
+	CSRFToken string // binds the challenge to the browser that started it
+
+	// Set once the person has signed in for this request.
+	UserID    string
+	SessionID string
+	AuthTime  *time.Time
+	AMR       []string
+
+	// Set once consent has been given (or skipped).
+	ConsentGiven  bool
+	GrantedScopes []string
+
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Consent records the scopes a user has granted a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Users persists users.
+type Users interface {
+	// CreateUser inserts u; ErrDuplicate when the id, username or email
+	// (case-insensitive) is taken. CreatedAt/UpdatedAt are set when zero.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByLogin finds a user by username or by email (case-insensitive).
+	GetUserByLogin(ctx context.Context, login string) (*User, error)
+	// UpdateUserPasswordHash replaces the password hash (rehash on login).
+	UpdateUserPasswordHash(ctx context.Context, id, hash string) error
+	// SetUserStatus changes the lifecycle state.
+	SetUserStatus(ctx context.Context, id string, status UserStatus) error
+}
+
+// Clients persists OAuth clients. fosite's GetClient is in FositeStore.
+type Clients interface {
+	// CreateClient inserts c; ErrDuplicate when the id is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	GetClientByID(ctx context.Context, id string) (*Client, error)
+	// ListClients returns every client ordered by id.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client and every token issued to it.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// SigningKeys persists signing keys.
+type SigningKeys interface {
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns every key, oldest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKeyTimes writes ActivatesAt, RetiredAt and ExpiresAt.
+	UpdateSigningKeyTimes(ctx context.Context, k *SigningKey) error
+	// DeleteSigningKey removes a key for good (after it left JWKS).
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// BrowserSessions persists signed-in browsers.
+type BrowserSessions interface {
+	CreateBrowserSession(ctx context.Context, s *BrowserSession) error
+	// GetBrowserSession finds a live session by the hash of its cookie
+	// token; ErrNotFound when missing or expired.
+	GetBrowserSession(ctx context.Context, tokenHash []byte) (*BrowserSession, error)
+	// GetBrowserSessionByID finds a live session by its public id.
+	GetBrowserSessionByID(ctx context.Context, id string) (*BrowserSession, error)
+	TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error
+	DeleteBrowserSession(ctx context.Context, id string) error
+	DeleteUserBrowserSessions(ctx context.Context, userID string) error
+}
+
+// PendingAuthorizations persists login challenges.
+type PendingAuthorizations interface {
+	CreatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error
+	// GetPendingAuthorization returns ErrNotFound when missing or expired.
+	GetPendingAuthorization(ctx context.Context, id string) (*PendingAuthorization, error)
+	// UpdatePendingAuthorization writes the login and consent fields.
+	UpdatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error
+	DeletePendingAuthorization(ctx context.Context, id string) error
+}
+
+// Consents persists granted scopes per user and client.
+type Consents interface {
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// UpsertConsent replaces the scopes granted to the client.
+	UpsertConsent(ctx context.Context, c *Consent) error
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// FositeStore is the whole storage contract fosite needs, named in one
+// place. Token tables are keyed by a hash of the signature and indexed by
+// request_id, which is the refresh-token family.
+type FositeStore interface {
+	fosite.ClientManager
+	oauth2.CoreStorage
+	oauth2.TokenRevocationStorage
+	openid.OpenIDConnectRequestStorage
+	pkce.PKCERequestStorage
+	fosite.PARStorage
+	fositestorage.Transactional
+}
+
+// Store is everything Latchkey persists.
+type Store interface {
+	FositeStore
+	Users
+	Clients
+	SigningKeys
+	BrowserSessions
+	PendingAuthorizations
+	Consents
+
+	// InTx runs fn in one transaction (joining the one in ctx, if any) and
+	// commits when fn returns nil.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// RevokeUserTokens deletes every access and refresh token whose subject
+	// is userID (sign-out everywhere, suspension).
+	RevokeUserTokens(ctx context.Context, userID string) error
+	// PruneExpired deletes up to batch expired rows from each table that
+	// expires (codes, tokens, PKCE/OIDC/PAR sessions, browser sessions,
+	// pending authorizations, used JTIs) and reports how many it deleted.
+	PruneExpired(ctx context.Context, now time.Time, batch int) (int64, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
