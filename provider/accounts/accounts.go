@@ -1,0 +1,223 @@
+// Package accounts holds the user lifecycle rules: creating users and
+// clients, password policy and hashing, signing in, browser sessions and
+// consents. It is the one place these rules live; the login UI, the CLI
+// and the admin API all go through it.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Store is the persistence accounts needs.
+type Store interface {
+	storage.Users
+	storage.Clients
+	storage.BrowserSessions
+	storage.Consents
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	RevokeUserTokens(ctx context.Context, userID string) error
+}
+
+// Options configure a Service.
+type Options struct {
+	Hasher     PasswordHasher // default: argon2id with DefaultArgon2Params
+	SessionTTL time.Duration  // browser session lifetime; default 24h
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Service applies the account rules.
+type Service struct {
+	store  Store
+	hasher PasswordHasher
+	ttl    time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+	// dummyHash is verified when a login names no account, so that an
+	// unknown username costs the same time as a wrong password.
+	dummyHash string
+}
+
+// New returns a Service.
+func New(store Store, opts Options) *Service {
+	s := &Service{store: store, hasher: opts.Hasher, ttl: opts.SessionTTL, now: opts.Now, log: opts.Logger}
+	if s.hasher == nil {
+		s.hasher = NewArgon2id(DefaultArgon2Params, 4)
+	}
+	if s.ttl <= 0 {
+		s.ttl = 24 * time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Errors callers tell apart with errors.Is / errors.As.
+var (
+	// ErrInvalidCredentials is the only answer to a failed sign-in, whether
+	// the account is unknown, the password wrong, or the account suspended
+	// or deleted: the caller cannot learn which accounts exist.
+	ErrInvalidCredentials = errors.New("invalid username or password")
+	// ErrNoSession: the browser has no live session.
+	ErrNoSession = errors.New("accounts: no session")
+)
+
+// ValidationError names the field that is wrong and why.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewUser is what it takes to create a user.
+type NewUser struct {
+	Username      string
+	Email         string
+	DisplayName   string
+	Password      string // "" creates a passwordless user (federated sign-in)
+	EmailVerified bool
+}
+
+var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,38}$`)
+
+// Password policy per NIST 800-63B: length only, no composition rules.
+const (
+	minPasswordLen = 8
+	maxPasswordLen = 128
+)
+
+// CheckPassword applies the password policy.
+func CheckPassword(password, username, email string) error {
+	n := len([]rune(password))
+	switch {
+	case n < minPasswordLen:
+		return invalid("password", "must be at least %d characters", minPasswordLen)
+	case n > maxPasswordLen:
+		return invalid("password", "must be at most %d characters", maxPasswordLen)
+	case strings.EqualFold(password, username) || strings.EqualFold(password, email):
+		return invalid("password", "must not be your username or email")
+	}
+	return nil
+}
+
+// CreateUser validates u and stores a new active user.
+func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, error) {
+	username := strings.ToLower(strings.TrimSpace(u.Username))
+	email := strings.TrimSpace(u.Email)
+	if !usernamePattern.MatchString(username) {
+		return nil, invalid("username", "must be 2–39 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		return nil, invalid("email", "must be a valid email address")
+	}
+	var hash string
+	if u.Password != "" {
+		if err := CheckPassword(u.Password, username, email); err != nil {
+			return nil, err
+		}
+		h, err := s.hasher.Hash(ctx, u.Password)
+		if err != nil {
+			return nil, fmt.Errorf("hashing password: %w", err)
+		}
+		hash = h
+	}
+	now := s.now().UTC()
+	user := &storage.User{
+		ID:            "u_" + secret.Token(12),
+		Username:      username,
+		Email:         email,
+		EmailVerified: u.EmailVerified,
+		DisplayName:   strings.TrimSpace(u.DisplayName),
+		PasswordHash:  hash,
+		Status:        storage.UserActive,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	if err := s.store.CreateUser(ctx, user); err != nil {
+		if errors.Is(err, storage.ErrDuplicate) {
+			return nil, invalid("username", "username or email is already taken")
+		}
+		return nil, fmt.Errorf("creating user: %w", err)
+	}
+	return user, nil
+}
+
+// Authenticate checks a username-or-email and password. Every failure is
+// ErrInvalidCredentials (or a wrapped internal error).
+func (s *Service) Authenticate(ctx context.Context, login, password string) (*storage.User, error) {
+	login = strings.TrimSpace(login)
+	if login == "" || password == "" || len(password) > 4*maxPasswordLen {
+		return nil, ErrInvalidCredentials
+	}
+	user, err := s.store.GetUserByLogin(ctx, strings.ToLower(login))
+	if errors.Is(err, storage.ErrNotFound) {
+		// Spend the same time as a real check so response time does not
+		// reveal whether the account exists.
+		_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up user: %w", err)
+	}
+	if user.PasswordHash == "" {
+		_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
+		return nil, ErrInvalidCredentials
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, password)
+	if err != nil {
+		return nil, fmt.Errorf("verifying password: %w", err)
+	}
+	if !ok || user.Status != storage.UserActive {
+		return nil, ErrInvalidCredentials
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			if err := s.store.UpdateUserPasswordHash(ctx, user.ID, h); err != nil {
+				s.log.Warn("rehashing password", "user", user.ID, "err", err)
+			}
+		}
+	}
+	return user, nil
+}
+
+func (s *Service) dummy(ctx context.Context) string {
+	if s.dummyHash == "" {
+		// Computed lazily once; a race computes it twice, harmlessly.
+		h, _ := s.hasher.Hash(ctx, secret.Token(16))
+		s.dummyHash = h
+	}
+	return s.dummyHash
+}
+
+// GetUser returns an active user by id; suspended and deleted users are
+// ErrNoSession-equivalent for callers that serve tokens, so they get
+// storage.ErrNotFound here too.
+func (s *Service) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != storage.UserActive {
+		return nil, fmt.Errorf("user %s is %s: %w", id, u.Status, storage.ErrNotFound)
+	}
+	return u, nil
+}
