@@ -88,7 +88,13 @@ func (c *Client) GetGrantTypes() fosite.Arguments    { return c.GrantTypes }
 func (c *Client) GetResponseTypes() fosite.Arguments { return c.ResponseTypes }
 func (c *Client) GetScopes() fosite.Arguments        { return c.Scopes }
 func (c *Client) IsPublic() bool                     { return c.Public }
-func (c *Client) GetAudience() fosite.Arguments      { return c.Audience }
+
+// GetAudience is the audiences the client may request; its own id is
+// always one, since Latchkey grants it as the default "aud" of the
+// client's access tokens.
+func (c *Client) GetAudience() fosite.Arguments {
+	return append(append(make([]string, 0, len(c.Audience)+1), c.Audience...), c.ID)
+}
 
 // SigningKey is one asymmetric key pair used to sign ID tokens and JWT
 // access tokens. The private key is sealed (AES-256-GCM) by provider/keys;

@@ -1,0 +1,435 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/internal/secret"
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Paths of the login UI the provider hands pending authorizations to.
+const (
+	PathLogin   = "/login"
+	PathConsent = "/consent"
+)
+
+// Challenge is a pending authorization as the login UI sees it.
+type Challenge struct {
+	ID        string
+	Client    *storage.Client
+	Scopes    []string // requested
+	Prompt    []string
+	LoginHint string
+	UserID    string // set once the person has signed in for it
+	pending   *storage.PendingAuthorization
+}
+
+// ErrNoChallenge: the challenge is unknown, expired, or belongs to another
+// browser.
+var ErrNoChallenge = errors.New("provider: no such sign-in request")
+
+func (p *Provider) handleAuthorize() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+		if err != nil {
+			p.authorizeError(w, r, ar, err)
+			return
+		}
+		client, ok := ar.GetClient().(*storage.Client)
+		if !ok {
+			p.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+			return
+		}
+		form := ar.GetRequestForm()
+		prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
+		now := time.Now().UTC()
+
+		sess, user, err := p.CurrentSession(r)
+		if err != nil && !errors.Is(err, accounts.ErrNoSession) {
+			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		needLogin := user == nil || slices.Contains(prompt, "login")
+		if !needLogin {
+			if maxAge, err := strconv.Atoi(form.Get("max_age")); err == nil && maxAge >= 0 &&
+				sess.AuthTime.Add(time.Duration(maxAge)*time.Second).Before(now) {
+				needLogin = true
+			}
+		}
+		if needLogin && slices.Contains(prompt, "none") {
+			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The person is not signed in and prompt=none was given."))
+			return
+		}
+		if !needLogin {
+			granted, needConsent, err := p.consentDecision(ctx, client, user.ID, ar.GetRequestedScopes())
+			if err != nil {
+				p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+				return
+			}
+			if slices.Contains(prompt, "consent") {
+				needConsent = true
+			}
+			if !needConsent {
+				p.finish(w, r, ar, user, sess.ID, sess.AuthTime, sess.AMR, granted, now)
+				return
+			}
+			if slices.Contains(prompt, "none") {
+				p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("Consent is needed and prompt=none was given."))
+				return
+			}
+		}
+
+		// Park the request and send the browser to the login UI. What is
+		// stored is the request as fosite validated it (with a pushed
+		// request already merged in, since fosite consumes PAR sessions).
+		saved := url.Values{}
+		for k, v := range form {
+			saved[k] = slices.Clone(v)
+		}
+		saved.Del("request_uri")
+		saved.Set("client_id", client.ID)
+		saved.Set("response_type", strings.Join(ar.GetResponseTypes(), " "))
+		if ru := ar.GetRedirectURI(); ru != nil && form.Get("redirect_uri") != "" {
+			saved.Set("redirect_uri", ru.String())
+		}
+		if st := ar.GetState(); st != "" {
+			saved.Set("state", st)
+		}
+		saved.Set("scope", strings.Join(ar.GetRequestedScopes(), " "))
+		pending := &storage.PendingAuthorization{
+			ID:        secret.Token(24),
+			ClientID:  client.ID,
+			Form:      saved.Encode(),
+			CSRFToken: bindingHash(p.flowBinding(w, r)),
+			CreatedAt: now,
+			ExpiresAt: now.Add(p.cfg.LoginTTL),
+		}
+		next := PathLogin
+		if !needLogin {
+			at := sess.AuthTime
+			pending.UserID, pending.SessionID, pending.AuthTime, pending.AMR = user.ID, sess.ID, &at, sess.AMR
+			next = PathConsent
+		}
+		if err := p.store.CreatePendingAuthorization(ctx, pending); err != nil {
+			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		http.Redirect(w, r, next+"?challenge="+url.QueryEscape(pending.ID), http.StatusFound)
+	})
+}
+
+// consentDecision returns the scopes to grant without asking, and whether
+// the person must be asked.
+func (p *Provider) consentDecision(ctx context.Context, client *storage.Client, userID string, requested []string) ([]string, bool, error) {
+	if client.FirstParty {
+		return requested, false, nil
+	}
+	prior, err := p.accounts.Consent(ctx, userID, client.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, s := range requested {
+		if !slices.Contains(prior, s) {
+			return nil, true, nil
+		}
+	}
+	return requested, false, nil
+}
+
+// finish issues the authorization response for user.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User,
+	sid string, authTime time.Time, amr []string, granted []string, requestedAt time.Time) {
+	ctx := r.Context()
+	client := ar.GetClient().(*storage.Client)
+	for _, s := range ar.GetRequestedScopes() {
+		if slices.Contains(granted, s) {
+			ar.GrantScope(s)
+		}
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	if len(ar.GetGrantedAudience()) == 0 {
+		ar.GrantAudience(client.ID)
+	}
+	sess := p.userSession(client, user, sid, authTime, amr, requestedAt, ar.GetGrantedScopes())
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// userSession builds the session stored with the code: the ID token
+// claims, and the claims a JWT access token will carry.
+func (p *Provider) userSession(client *storage.Client, user *storage.User, sid string, authTime time.Time,
+	amr []string, requestedAt time.Time, scopes fosite.Arguments) *Session {
+	s := NewSession()
+	s.Subject = user.ID
+	s.Username = user.Username
+	s.ClientID = client.ID
+	s.SessionID = sid
+	s.JWTAccessToken = client.AccessTokenFormat == storage.AccessTokenJWT
+	c := s.DefaultSession.Claims
+	c.Subject = user.ID
+	c.AuthTime = authTime.UTC().Truncate(time.Second)
+	// fosite checks prompt=login and max_age against RequestedAt; it is
+	// when the person asked to sign in, not when the flow resumed.
+	c.RequestedAt = requestedAt.UTC().Truncate(time.Second)
+	c.AuthenticationMethodsReferences = amr
+	c.Extra = map[string]interface{}{}
+	if sid != "" {
+		c.Extra["sid"] = sid
+	}
+	for k, v := range userClaims(user, scopes) {
+		c.Extra[k] = v
+	}
+	return s
+}
+
+// userClaims are the claims released for the granted scopes.
+func userClaims(u *storage.User, scopes fosite.Arguments) map[string]interface{} {
+	out := map[string]interface{}{}
+	if scopes.Has("profile") {
+		out["preferred_username"] = u.Username
+		if u.DisplayName != "" {
+			out["name"] = u.DisplayName
+		}
+		out["updated_at"] = u.UpdatedAt.Unix()
+	}
+	if scopes.Has("email") {
+		out["email"] = u.Email
+		out["email_verified"] = u.EmailVerified
+	}
+	return out
+}
+
+// authorizeError answers a failed authorization request: back to the
+// client when its redirect URI is known to be valid, otherwise a friendly
+// page — never a redirect to an unregistered URI.
+func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.log.Error("authorize", "err", err, "debug", rfc.DebugField)
+	}
+	if ar == nil || !ar.IsRedirectURIValid() {
+		detail := rfc.GetDescription()
+		p.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", detail)
+		return
+	}
+	p.oauth.WriteAuthorizeError(r.Context(), w, ar, err)
+}
+
+// Challenge loads a pending authorization started by this browser.
+func (p *Provider) Challenge(r *http.Request, id string) (*Challenge, error) {
+	if id == "" || len(id) > 64 {
+		return nil, ErrNoChallenge
+	}
+	pa, err := p.store.GetPendingAuthorization(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNoChallenge
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading challenge: %w", err)
+	}
+	c, err := r.Cookie(flowCookie)
+	if err != nil || !secret.Equal([]byte(bindingHash(c.Value)), []byte(pa.CSRFToken)) {
+		return nil, ErrNoChallenge
+	}
+	client, err := p.client(r.Context(), pa.ClientID)
+	if err != nil {
+		return nil, ErrNoChallenge
+	}
+	form, err := url.ParseQuery(pa.Form)
+	if err != nil {
+		return nil, fmt.Errorf("challenge form: %w", err)
+	}
+	return &Challenge{
+		ID:        pa.ID,
+		Client:    client,
+		Scopes:    fosite.RemoveEmpty(strings.Split(form.Get("scope"), " ")),
+		Prompt:    fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
+		LoginHint: form.Get("login_hint"),
+		UserID:    pa.UserID,
+		pending:   pa,
+	}, nil
+}
+
+// AcceptLogin records that user signed in for ch: it starts a browser
+// session (setting the cookie) and returns where to send the browser next.
+func (p *Provider) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *Challenge, user *storage.User, amr []string) (string, error) {
+	ctx := r.Context()
+	token, sess, err := p.accounts.StartSession(ctx, user, accounts.SessionMeta{
+		AMR: amr, IP: clientIP(r), UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		return "", err
+	}
+	at := sess.AuthTime
+	ch.pending.UserID, ch.pending.SessionID, ch.pending.AuthTime, ch.pending.AMR = user.ID, sess.ID, &at, amr
+	if err := p.store.UpdatePendingAuthorization(ctx, ch.pending); err != nil {
+		return "", fmt.Errorf("recording sign-in: %w", err)
+	}
+	p.setCookie(w, SessionCookie, token, time.Until(sess.ExpiresAt))
+	return PathResume + "?challenge=" + url.QueryEscape(ch.ID), nil
+}
+
+// StartSession signs user in outside an authorization (the login page
+// opened directly) and sets the session cookie.
+func (p *Provider) StartSession(w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) error {
+	token, sess, err := p.accounts.StartSession(r.Context(), user, accounts.SessionMeta{
+		AMR: amr, IP: clientIP(r), UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		return err
+	}
+	p.setCookie(w, SessionCookie, token, time.Until(sess.ExpiresAt))
+	return nil
+}
+
+// AcceptConsent records the scopes the person granted for ch and returns
+// where to send the browser next.
+func (p *Provider) AcceptConsent(r *http.Request, ch *Challenge, granted []string, remember bool) (string, error) {
+	ctx := r.Context()
+	if ch.pending.UserID == "" {
+		return PathLogin + "?challenge=" + url.QueryEscape(ch.ID), nil
+	}
+	// Only scopes that were requested can be granted.
+	var ok []string
+	for _, s := range granted {
+		if slices.Contains(ch.Scopes, s) {
+			ok = append(ok, s)
+		}
+	}
+	ch.pending.ConsentGiven, ch.pending.GrantedScopes = true, ok
+	if err := p.store.UpdatePendingAuthorization(ctx, ch.pending); err != nil {
+		return "", fmt.Errorf("recording consent: %w", err)
+	}
+	if remember {
+		if err := p.accounts.GrantConsent(ctx, ch.pending.UserID, ch.Client.ID, ok); err != nil {
+			return "", err
+		}
+	}
+	return PathResume + "?challenge=" + url.QueryEscape(ch.ID), nil
+}
+
+// DenyConsent answers the client with access_denied.
+func (p *Provider) DenyConsent(w http.ResponseWriter, r *http.Request, ch *Challenge) {
+	ar, err := p.rebuild(r, ch.pending)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	_ = p.store.DeletePendingAuthorization(r.Context(), ch.ID)
+	p.oauth.WriteAuthorizeError(r.Context(), w, ar, fosite.ErrAccessDenied.WithHint("The person declined the request."))
+}
+
+// rebuild re-validates a parked authorization request with fosite.
+func (p *Provider) rebuild(r *http.Request, pa *storage.PendingAuthorization) (fosite.AuthorizeRequester, error) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, p.cfg.Issuer+pathAuthorize+"?"+pa.Form, nil)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), req)
+	if err != nil {
+		return ar, err
+	}
+	if a, ok := ar.(*fosite.AuthorizeRequest); ok {
+		a.RequestedAt = pa.CreatedAt
+	}
+	return ar, nil
+}
+
+// handleResume completes a pending authorization once the login UI has
+// recorded the sign-in (and consent, if it was needed).
+func (p *Provider) handleResume() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		ch, err := p.Challenge(r, r.URL.Query().Get("challenge"))
+		if err != nil {
+			p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired", "Go back to the application and start again.")
+			return
+		}
+		pa := ch.pending
+		if pa.UserID == "" || pa.AuthTime == nil {
+			http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
+			return
+		}
+		// The browser that signed in must be the one resuming.
+		sess, user, err := p.CurrentSession(r)
+		if err != nil || sess.ID != pa.SessionID || user.ID != pa.UserID {
+			http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
+			return
+		}
+		ar, err := p.rebuild(r, pa)
+		if err != nil {
+			p.authorizeError(w, r, ar, err)
+			return
+		}
+		granted := pa.GrantedScopes
+		if !pa.ConsentGiven {
+			g, need, err := p.consentDecision(ctx, ch.Client, user.ID, ar.GetRequestedScopes())
+			if err != nil {
+				p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+				return
+			}
+			if need || slices.Contains(ch.Prompt, "consent") {
+				http.Redirect(w, r, PathConsent+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
+				return
+			}
+			granted = g
+		}
+		// Single use: a replayed resume link finds nothing.
+		if err := p.store.DeletePendingAuthorization(ctx, ch.ID); err != nil {
+			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		p.finish(w, r, ar, user, pa.SessionID, *pa.AuthTime, pa.AMR, granted, pa.CreatedAt)
+	})
+}
+
+// CurrentSession returns the browser's live session and its user.
+func (p *Provider) CurrentSession(r *http.Request) (*storage.BrowserSession, *storage.User, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil, nil, accounts.ErrNoSession
+	}
+	return p.accounts.Session(r.Context(), c.Value)
+}
+
+// SignOut ends the browser's session and clears the cookie.
+func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
+	sess, _, err := p.CurrentSession(r)
+	p.clearCookie(w, SessionCookie)
+	if errors.Is(err, accounts.ErrNoSession) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return p.accounts.EndSession(r.Context(), sess.ID)
+}
+
+// clientIP is the peer address. Behind a proxy, operators put Latchkey
+// behind one that sets RemoteAddr correctly (PROXY protocol) — trusting
+// X-Forwarded-For blindly would let anyone pick their IP.
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}

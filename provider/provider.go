@@ -1,0 +1,266 @@
+// Package provider is Latchkey's OAuth 2.0 / OpenID Connect authorization
+// server: fosite composed with exactly the handlers Latchkey supports, the
+// protocol endpoints, and the hand-off of pending authorizations to the
+// login UI.
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	josev4 "github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Keys is what the provider needs from provider/keys.
+type Keys interface {
+	// GetPrivateKey returns the current RS256 signer in the go-jose v3 form
+	// fosite v0.49 accepts.
+	GetPrivateKey(ctx context.Context) (interface{}, error)
+	// JWKS returns the precomputed JWKS document and its ETag.
+	JWKS() (body []byte, etag string)
+	MaxAge() time.Duration
+	// PublicKeys returns every published verification key.
+	PublicKeys() josev4.JSONWebKeySet
+}
+
+// ErrorPage renders a friendly HTML error page. The login UI provides it;
+// the provider uses it where the browser must not be redirected (an
+// unregistered redirect URI, an unknown client).
+type ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, detail string)
+
+// Config holds the provider settings.
+type Config struct {
+	Issuer          string // absolute URL, no trailing slash
+	Secret          []byte // LATCHKEY_SECRET; HMAC token keys derive from it
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	IDTokenTTL      time.Duration
+	AuthCodeTTL     time.Duration
+	LoginTTL        time.Duration // how long a pending authorization waits
+	ClientCacheTTL  time.Duration // default 5s
+}
+
+// Deps are the provider's collaborators.
+type Deps struct {
+	Store     storage.Store
+	Accounts  *accounts.Service
+	Keys      Keys
+	ErrorPage ErrorPage
+	Logger    *slog.Logger
+}
+
+// Provider serves the protocol endpoints.
+type Provider struct {
+	cfg       Config
+	store     storage.Store
+	accounts  *accounts.Service
+	keys      Keys
+	oauth     fosite.OAuth2Provider
+	fcfg      *fosite.Config
+	errorPage ErrorPage
+	log       *slog.Logger
+	clients   *clientCache
+	secure    bool // issuer is https: cookies get Secure
+	cookieKey []byte
+
+	discoveryOnce sync.Once
+	discovery     []byte
+	discoveryETag string
+}
+
+// New composes fosite and returns the provider.
+func New(cfg Config, deps Deps) (*Provider, error) {
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil || !u.IsAbs() {
+		return nil, fmt.Errorf("provider: issuer %q is not an absolute URL", cfg.Issuer)
+	}
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("provider: secret is too short")
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	setDefault(&cfg.AccessTokenTTL, time.Hour)
+	setDefault(&cfg.RefreshTokenTTL, 30*24*time.Hour)
+	setDefault(&cfg.IDTokenTTL, time.Hour)
+	setDefault(&cfg.AuthCodeTTL, 10*time.Minute)
+	setDefault(&cfg.LoginTTL, 30*time.Minute)
+	setDefault(&cfg.ClientCacheTTL, 5*time.Second)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.ErrorPage == nil {
+		deps.ErrorPage = plainErrorPage
+	}
+	p := &Provider{
+		cfg:       cfg,
+		store:     deps.Store,
+		accounts:  deps.Accounts,
+		keys:      deps.Keys,
+		errorPage: deps.ErrorPage,
+		log:       deps.Logger,
+		clients:   newClientCache(deps.Store, cfg.ClientCacheTTL),
+		secure:    u.Scheme == "https",
+		cookieKey: derive(cfg.Secret, "latchkey cookies v1"),
+	}
+	p.fcfg = &fosite.Config{
+		AccessTokenLifespan:             cfg.AccessTokenTTL,
+		RefreshTokenLifespan:            cfg.RefreshTokenTTL,
+		IDTokenLifespan:                 cfg.IDTokenTTL,
+		AuthorizeCodeLifespan:           cfg.AuthCodeTTL,
+		PushedAuthorizeContextLifespan:  cfg.AuthCodeTTL,
+		IDTokenIssuer:                   cfg.Issuer,
+		AccessTokenIssuer:               cfg.Issuer,
+		TokenURL:                        cfg.Issuer + pathToken,
+		GlobalSecret:                    derive(cfg.Secret, "latchkey hmac tokens v1"),
+		ScopeStrategy:                   fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients:     true,
+		EnablePKCEPlainChallengeMethod:  false,
+		ClientSecretsHasher:             accounts.SecretHasher{},
+		SendDebugMessagesToClients:      false,
+		MinParameterEntropy:             fosite.MinParameterEntropy,
+		RefreshTokenScopes:              []string{"offline_access", "offline"},
+		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
+		OmitRedirectScopeParam:          true,
+		JWTScopeClaimKey:                jwt.JWTScopeFieldString,
+	}
+	keyGetter := deps.Keys.GetPrivateKey
+	hmacStrategy := compose.NewOAuth2HMACStrategy(p.fcfg)
+	strategy := &compose.CommonStrategy{
+		CoreStrategy: &accessTokenStrategy{
+			HMACSHAStrategy: hmacStrategy,
+			jwt:             compose.NewOAuth2JWTStrategy(keyGetter, hmacStrategy, p.fcfg),
+		},
+		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, p.fcfg),
+		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
+	}
+	// fosite sees the store through fositeStore, which serves client
+	// lookups from a short-lived cache: the token endpoint then needs one
+	// database round trip per token.
+	store := &fositeStore{Store: deps.Store, clients: p.clients}
+	// The handlers Latchkey supports, wired one by one. No implicit or
+	// hybrid flow, no password grant (compose.ComposeAllEnabled has them).
+	p.oauth = compose.Compose(p.fcfg, store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+		compose.PushedAuthorizeHandlerFactory,
+	)
+	return p, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// derive makes a purpose-specific 32-byte key from the master secret, so
+// no two uses share key material.
+func derive(master []byte, info string) []byte {
+	out := make([]byte, 32)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, master, nil, []byte(info)), out); err != nil {
+		panic(fmt.Sprintf("hkdf: %v", err)) // cannot happen for 32 bytes
+	}
+	return out
+}
+
+func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, title, detail string) {
+	http.Error(w, title+": "+detail, status)
+}
+
+// fositeStore is the storage fosite sees: the real store with GetClient
+// served from the cache.
+type fositeStore struct {
+	storage.Store
+	clients *clientCache
+}
+
+var (
+	_ storage.FositeStore           = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage = (*fositeStore)(nil)
+	_ fosite.ClientManager          = (*fositeStore)(nil)
+)
+
+func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	return s.clients.get(ctx, id)
+}
+
+// clientCache keeps client records for a short TTL. A deleted or changed
+// client takes effect on every replica within the TTL.
+type clientCache struct {
+	store storage.FositeStore
+	ttl   time.Duration
+	mu    sync.RWMutex
+	items map[string]cachedClient
+}
+
+type cachedClient struct {
+	client  fosite.Client
+	expires time.Time
+}
+
+func newClientCache(store storage.FositeStore, ttl time.Duration) *clientCache {
+	return &clientCache{store: store, ttl: ttl, items: make(map[string]cachedClient)}
+}
+
+func (c *clientCache) get(ctx context.Context, id string) (fosite.Client, error) {
+	now := time.Now()
+	c.mu.RLock()
+	it, ok := c.items[id]
+	c.mu.RUnlock()
+	if ok && now.Before(it.expires) {
+		return it.client, nil
+	}
+	cl, err := c.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.items) > 10000 { // bound memory under a flood of client ids
+		clear(c.items)
+	}
+	c.items[id] = cachedClient{client: cl, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return cl, nil
+}
+
+func (c *clientCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.items, id)
+	c.mu.Unlock()
+}
+
+// client returns the Latchkey record of a fosite client.
+func (p *Provider) client(ctx context.Context, id string) (*storage.Client, error) {
+	cl, err := p.clients.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := cl.(*storage.Client)
+	if !ok {
+		return nil, fmt.Errorf("provider: client %s has type %T", id, cl)
+	}
+	return c, nil
+}

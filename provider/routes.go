@@ -1,0 +1,54 @@
+package provider
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// The protocol paths, relative to the issuer.
+const (
+	pathDiscovery  = "/.well-known/openid-configuration"
+	pathJWKS       = "/.well-known/jwks.json"
+	pathAuthorize  = "/oauth2/authorize"
+	PathResume     = "/oauth2/authorize/resume"
+	pathToken      = "/oauth2/token"
+	pathIntrospect = "/oauth2/introspect"
+	pathRevoke     = "/oauth2/revoke"
+	pathPAR        = "/oauth2/par"
+	pathUserinfo   = "/userinfo"
+	pathEndSession = "/oauth2/logout"
+)
+
+// maxBody bounds every protocol request body; larger bodies are refused
+// with invalid_request before anything is parsed or stored.
+const maxBody = 64 << 10
+
+// Routes registers every protocol endpoint on r.
+func (p *Provider) Routes(r *mux.Router) {
+	r.Handle(pathDiscovery, p.handleDiscovery()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(pathJWKS, p.handleJWKS()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(pathAuthorize, limitBody(p.handleAuthorize())).Methods(http.MethodGet, http.MethodPost)
+	r.Handle(PathResume, p.handleResume()).Methods(http.MethodGet)
+	r.Handle(pathToken, limitBody(p.handleToken()))
+	r.Handle(pathIntrospect, limitBody(p.handleIntrospect()))
+	r.Handle(pathRevoke, limitBody(p.handleRevoke()))
+	r.Handle(pathPAR, limitBody(p.handlePAR()))
+	r.Handle(pathUserinfo, limitBody(p.handleUserinfo())).Methods(http.MethodGet, http.MethodPost)
+	r.Handle(pathEndSession, limitBody(p.handleEndSession())).Methods(http.MethodGet, http.MethodPost)
+}
+
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if len(r.URL.RawQuery) > maxBody {
+			writeOAuthError(w, http.StatusRequestURITooLong, "invalid_request", "The query string is too long.")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,117 @@
+package provider
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// handleToken is the token endpoint: authorization_code (with PKCE),
+// refresh_token (rotation with reuse detection) and client_credentials.
+func (p *Provider) handleToken() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		sess := NewSession()
+		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+		if err != nil {
+			p.logProtocolError("token", err)
+			p.oauth.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+		if ar.GetGrantTypes().ExactOne("client_credentials") {
+			client, ok := ar.GetClient().(*storage.Client)
+			if !ok {
+				p.oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+				return
+			}
+			// The client acts for itself: it is the subject. fosite has
+			// already checked the requested scopes against the client's.
+			sess.Subject = client.ID
+			sess.ClientID = client.ID
+			sess.JWTAccessToken = client.AccessTokenFormat == storage.AccessTokenJWT
+			for _, s := range ar.GetRequestedScopes() {
+				ar.GrantScope(s)
+			}
+			for _, a := range ar.GetRequestedAudience() {
+				ar.GrantAudience(a)
+			}
+			if len(ar.GetGrantedAudience()) == 0 {
+				ar.GrantAudience(client.ID)
+			}
+		}
+		resp, err := p.oauth.NewAccessResponse(ctx, ar)
+		if err != nil {
+			p.logProtocolError("token", err)
+			p.oauth.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+		p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+	})
+}
+
+// handleIntrospect is RFC 7662; the caller authenticates as a client.
+func (p *Provider) handleIntrospect() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		ir, err := p.oauth.NewIntrospectionRequest(ctx, r, NewSession())
+		if err != nil {
+			p.logProtocolError("introspect", err)
+			p.oauth.WriteIntrospectionError(ctx, w, err)
+			return
+		}
+		p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+	})
+}
+
+// handleRevoke is RFC 7009.
+func (p *Provider) handleRevoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		err := p.oauth.NewRevocationRequest(ctx, r)
+		p.logProtocolError("revoke", err)
+		p.oauth.WriteRevocationResponse(ctx, w, err)
+	})
+}
+
+// handlePAR is RFC 9126 pushed authorization requests.
+func (p *Provider) handlePAR() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
+		if err != nil {
+			p.logProtocolError("par", err)
+			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		}
+		resp, err := p.oauth.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+		if err != nil {
+			p.logProtocolError("par", err)
+			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		}
+		p.oauth.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+	})
+}
+
+func (p *Provider) logProtocolError(endpoint string, err error) {
+	if err == nil {
+		return
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.log.Error(endpoint, "err", rfc.ErrorField, "debug", rfc.DebugField, "cause", err)
+		return
+	}
+	p.log.Debug(endpoint, "err", rfc.ErrorField, "hint", rfc.HintField)
+}
+
+// writeOAuthError writes an RFC 6749 §5.2 error body.
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}
