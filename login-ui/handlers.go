@@ -1,0 +1,207 @@
+package loginui
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/provider/accounts"
+)
+
+const maxFormBytes = 16 << 10
+
+// parseForm reads a bounded form body and checks its CSRF token.
+func (u *UI) parseForm(w http.ResponseWriter, r *http.Request, purpose string) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return errBadForm
+	}
+	if !u.flow.CheckCSRF(r, purpose) {
+		return errBadForm
+	}
+	return nil
+}
+
+func (u *UI) badForm(w http.ResponseWriter, r *http.Request) {
+	u.pages.Error(w, r, http.StatusBadRequest, u.pages.t.SomethingWrong, u.pages.t.BadRequest)
+}
+
+func (u *UI) expired(w http.ResponseWriter, r *http.Request) {
+	u.pages.Error(w, r, http.StatusBadRequest, u.pages.t.SomethingWrong, u.pages.t.SessionExpired)
+}
+
+func (u *UI) internal(w http.ResponseWriter, r *http.Request, err error) {
+	u.log.Error("login ui", "path", r.URL.Path, "err", err)
+	u.pages.Error(w, r, http.StatusInternalServerError, u.pages.t.SomethingWrong, u.pages.t.TryAgain)
+}
+
+// handleLogin shows and processes the sign-in form. With a challenge it
+// continues the pending authorization; without one it just signs in.
+func (u *UI) handleLogin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := u.pages.t
+		var challengeID string
+		if r.Method == http.MethodPost {
+			if err := u.parseForm(w, r, "login"); err != nil {
+				u.badForm(w, r)
+				return
+			}
+			challengeID = r.PostForm.Get("challenge")
+		} else {
+			challengeID = r.URL.Query().Get("challenge")
+		}
+		var ch *provider.Challenge
+		if challengeID != "" {
+			c, err := u.flow.Challenge(r, challengeID)
+			if errors.Is(err, provider.ErrNoChallenge) {
+				u.expired(w, r)
+				return
+			}
+			if err != nil {
+				u.internal(w, r, err)
+				return
+			}
+			ch = c
+		}
+		data := page{Title: t.SignInTitle, Challenge: challengeID, CSRF: u.flow.CSRFToken(w, r, "login")}
+		if ch != nil {
+			data.Client = ch.Client
+			data.Login = ch.LoginHint
+		}
+		if r.Method == http.MethodGet {
+			if ch == nil {
+				if _, user, err := u.flow.CurrentSession(r); err == nil {
+					u.pages.render(w, http.StatusOK, "signedin", page{Title: t.SignedInTitle, User: user.Username})
+					return
+				}
+			}
+			u.pages.render(w, http.StatusOK, "login", data)
+			return
+		}
+
+		login := strings.TrimSpace(r.PostForm.Get("login"))
+		user, err := u.auth.Authenticate(r.Context(), login, r.PostForm.Get("password"))
+		if errors.Is(err, accounts.ErrInvalidCredentials) {
+			data.Login, data.Error = login, t.InvalidCredentials
+			u.pages.render(w, http.StatusUnauthorized, "login", data)
+			return
+		}
+		if err != nil {
+			u.internal(w, r, err)
+			return
+		}
+		amr := []string{"pwd"}
+		if ch == nil {
+			if err := u.flow.StartSession(w, r, user, amr); err != nil {
+				u.internal(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		next, err := u.flow.AcceptLogin(w, r, ch, user, amr)
+		if err != nil {
+			u.internal(w, r, err)
+			return
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	})
+}
+
+// handleConsent lists the client and the scopes it asks for.
+func (u *UI) handleConsent() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := u.pages.t
+		var challengeID string
+		if r.Method == http.MethodPost {
+			if err := u.parseForm(w, r, "consent"); err != nil {
+				u.badForm(w, r)
+				return
+			}
+			challengeID = r.PostForm.Get("challenge")
+		} else {
+			challengeID = r.URL.Query().Get("challenge")
+		}
+		ch, err := u.flow.Challenge(r, challengeID)
+		if errors.Is(err, provider.ErrNoChallenge) {
+			u.expired(w, r)
+			return
+		}
+		if err != nil {
+			u.internal(w, r, err)
+			return
+		}
+		_, user, err := u.flow.CurrentSession(r)
+		if err != nil || ch.UserID == "" || user.ID != ch.UserID {
+			http.Redirect(w, r, provider.PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
+			return
+		}
+		if r.Method == http.MethodGet {
+			data := page{Title: t.ConsentTitle, Challenge: ch.ID, Client: ch.Client, User: user.Username,
+				CSRF: u.flow.CSRFToken(w, r, "consent")}
+			for _, s := range ch.Scopes {
+				data.Scopes = append(data.Scopes, scopeView{Name: s, Label: t.scopeLabel(s)})
+			}
+			u.pages.render(w, http.StatusOK, "consent", data)
+			return
+		}
+		if r.PostForm.Get("decision") != "allow" {
+			u.flow.DenyConsent(w, r, ch)
+			return
+		}
+		next, err := u.flow.AcceptConsent(r, ch, r.PostForm["scope"], true)
+		if err != nil {
+			u.internal(w, r, err)
+			return
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	})
+}
+
+// handleLogout confirms and performs a sign-out, then returns to the
+// client's registered post-logout URI when one was given.
+func (u *UI) handleLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := u.pages.t
+		if r.Method == http.MethodGet {
+			q := r.URL.Query()
+			if q.Get("done") != "" {
+				u.pages.render(w, http.StatusOK, "logout", page{Title: t.SignedOutTitle, Done: true})
+				return
+			}
+			data := page{Title: t.SignOutTitle, CSRF: u.flow.CSRFToken(w, r, "logout"),
+				ClientID: q.Get("client_id"), RedirectURI: q.Get("post_logout_redirect_uri"), State: q.Get("state")}
+			if _, user, err := u.flow.CurrentSession(r); err == nil {
+				data.User = user.Username
+			}
+			u.pages.render(w, http.StatusOK, "logout", data)
+			return
+		}
+		if err := u.parseForm(w, r, "logout"); err != nil {
+			u.badForm(w, r)
+			return
+		}
+		f := r.PostForm
+		target, err := u.flow.LogoutRedirect(r, f.Get("client_id"), f.Get("post_logout_redirect_uri"), f.Get("state"))
+		if err != nil {
+			u.pages.Error(w, r, http.StatusBadRequest, t.SomethingWrong, err.Error())
+			return
+		}
+		if err := u.flow.SignOut(w, r); err != nil {
+			u.internal(w, r, err)
+			return
+		}
+		if target == "" {
+			target = provider.PathLogout + "?done=1"
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	})
+}
+
+func (u *UI) handleError() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.pages.Error(w, r, http.StatusBadRequest, u.pages.t.SomethingWrong, u.pages.t.TryAgain)
+	})
+}
