@@ -1,0 +1,486 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names, as returned by SQLStore.Dialect and accepted by
+// migrations.Up.
+const (
+	DialectPostgres = "postgres"
+	DialectSQLite   = "sqlite"
+)
+
+// SQLStore is the one implementation of Store, on PostgreSQL or SQLite.
+//
+// Every query is written once with '?' placeholders and rebound for the
+// dialect. Timestamps are kept in UTC with microsecond precision on both
+// dialects (PostgreSQL TIMESTAMPTZ cannot hold more), as TIMESTAMPTZ on
+// PostgreSQL and as INTEGER unix nanoseconds on SQLite, so that ordering
+// and range comparisons happen in SQL on either.
+type SQLStore struct {
+	db      *sqlx.DB
+	dialect string
+
+	// NewSession makes the empty session a stored pushed authorization
+	// request is unmarshalled into (fosite's GetPARSession passes no
+	// prototype). Set it before serving; it defaults to
+	// openid.NewDefaultSession.
+	NewSession func() fosite.Session
+}
+
+// Compile-time proof that SQLStore is everything fosite and Latchkey need.
+var (
+	_ Store                              = (*SQLStore)(nil)
+	_ FositeStore                        = (*SQLStore)(nil)
+	_ fosite.ClientManager               = (*SQLStore)(nil)
+	_ fosite.PARStorage                  = (*SQLStore)(nil)
+	_ oauth2.CoreStorage                 = (*SQLStore)(nil)
+	_ oauth2.TokenRevocationStorage      = (*SQLStore)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*SQLStore)(nil)
+	_ pkce.PKCERequestStorage            = (*SQLStore)(nil)
+	_ fositestorage.Transactional        = (*SQLStore)(nil)
+	_ oauth2.AuthorizeCodeStorage        = (*SQLStore)(nil)
+	_ oauth2.AccessTokenStorage          = (*SQLStore)(nil)
+	_ oauth2.RefreshTokenStorage         = (*SQLStore)(nil)
+)
+
+// Open connects to dsn: "postgres://…" or "postgresql://…" selects
+// PostgreSQL, "sqlite:PATH" or "file:PATH" a SQLite file. It does not
+// migrate; run migrations.Up on DB() first.
+func Open(ctx context.Context, dsn string) (*SQLStore, error) {
+	var (
+		driverName, dialect, connStr string
+	)
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		driverName, dialect, connStr = "postgres", DialectPostgres, dsn
+	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"):
+		driverName, dialect = "sqlite", DialectSQLite
+		connStr = sqliteDSN(dsn)
+	default:
+		return nil, fmt.Errorf("storage: unsupported database URL %q (want postgres://… or sqlite:PATH)", redact(dsn))
+	}
+	db, err := sqlx.Open(driverName, connStr)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dialect, err)
+	}
+	if dialect == DialectPostgres {
+		// Enough for bursts of token requests; idle == open so that a busy
+		// server does not churn connections.
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	} else {
+		// WAL lets readers run beside the one writer; writers queue on the
+		// file lock (BEGIN IMMEDIATE + busy_timeout), so more connections
+		// than a handful only add contention. More than one is needed so
+		// that reads are not stuck behind a long write transaction.
+		n := max(4, runtime.GOMAXPROCS(0))
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+	}
+	s := &SQLStore{
+		db:         db,
+		dialect:    dialect,
+		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqliteDSN turns "sqlite:PATH[?query]" into a modernc DSN with the pragmas
+// every connection needs: WAL, a busy timeout, foreign keys, and
+// BEGIN IMMEDIATE so a transaction takes the write lock up front instead of
+// failing (or deadlocking) when it upgrades from read to write.
+func sqliteDSN(dsn string) string {
+	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+	path = strings.TrimPrefix(path, "//")
+	q := url.Values{}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		q, _ = url.ParseQuery(path[i+1:])
+		path = path[:i]
+	}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if q.Get("_txlock") == "" {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// redact hides a password in a URL for error messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	return u.Redacted()
+}
+
+// Dialect is "postgres" or "sqlite".
+func (s *SQLStore) Dialect() string { return s.dialect }
+
+// DB is the underlying pool, for migrations and health checks.
+func (s *SQLStore) DB() *sql.DB { return s.db.DB }
+
+// Ping checks the database is reachable.
+func (s *SQLStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *SQLStore) Close() error { return s.db.Close() }
+
+// ---- transactions ----
+
+type txKey struct{}
+
+// txState is the transaction carried in a context. depth counts the nested
+// BeginTX calls joined to it, so only the outermost Commit/Rollback acts.
+type txState struct {
+	mu           sync.Mutex
+	tx           *sqlx.Tx
+	depth        int
+	done         bool
+	rollbackOnly bool
+}
+
+func txFrom(ctx context.Context) *txState {
+	st, _ := ctx.Value(txKey{}).(*txState)
+	return st
+}
+
+// BeginTX starts a transaction and returns a context carrying it. When ctx
+// already carries one, the new "transaction" joins it.
+func (s *SQLStore) BeginTX(ctx context.Context) (context.Context, error) {
+	if st := txFrom(ctx); st != nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !st.done {
+			st.depth++
+			return ctx, nil
+		}
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return ctx, fmt.Errorf("storage: begin: %w", s.mapErr(err))
+	}
+	return context.WithValue(ctx, txKey{}, &txState{tx: tx}), nil
+}
+
+// Commit commits the transaction in ctx; a nested Commit only leaves its
+// level. If an inner level rolled back, the outer Commit rolls back and
+// reports ErrConflict, since part of the work was abandoned.
+func (s *SQLStore) Commit(ctx context.Context) error {
+	st := txFrom(ctx)
+	if st == nil {
+		return errors.New("storage: commit: no transaction in context")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return fmt.Errorf("storage: commit: %w", sql.ErrTxDone)
+	}
+	if st.depth > 0 {
+		st.depth--
+		return nil
+	}
+	st.done = true
+	if st.rollbackOnly {
+		_ = st.tx.Rollback()
+		return fmt.Errorf("storage: commit: an inner transaction rolled back: %w", ErrConflict)
+	}
+	if err := st.tx.Commit(); err != nil {
+		return fmt.Errorf("storage: commit: %w", s.mapFositeErr(err))
+	}
+	return nil
+}
+
+// Rollback abandons the transaction in ctx. A nested Rollback marks the
+// outer transaction as doomed. Rolling back a finished transaction is a
+// no-op, so callers may defer it unconditionally.
+func (s *SQLStore) Rollback(ctx context.Context) error {
+	st := txFrom(ctx)
+	if st == nil {
+		return errors.New("storage: rollback: no transaction in context")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return nil
+	}
+	if st.depth > 0 {
+		st.depth--
+		st.rollbackOnly = true
+		return nil
+	}
+	st.done = true
+	if err := st.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("storage: rollback: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction (joining the one in ctx) and commits when
+// fn returns nil; otherwise it rolls back and returns fn's error.
+func (s *SQLStore) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = s.Rollback(txCtx)
+		}
+	}()
+	if err := fn(txCtx); err != nil {
+		return err
+	}
+	committed = true
+	return s.Commit(txCtx)
+}
+
+// ext returns what queries run on: the transaction in ctx, else the pool.
+// Never the pool while a transaction is open, so a caller holding a
+// transaction never waits for a second connection.
+func (s *SQLStore) ext(ctx context.Context) sqlx.ExtContext {
+	if st := txFrom(ctx); st != nil {
+		st.mu.Lock()
+		done := st.done
+		st.mu.Unlock()
+		if !done {
+			return st.tx
+		}
+	}
+	return s.db
+}
+
+func (s *SQLStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.ext(ctx).ExecContext(ctx, s.db.Rebind(q), args...)
+}
+
+func (s *SQLStore) queryRow(ctx context.Context, q string, args ...any) *sqlx.Row {
+	return s.ext(ctx).QueryRowxContext(ctx, s.db.Rebind(q), args...)
+}
+
+func (s *SQLStore) query(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
+	return s.ext(ctx).QueryxContext(ctx, s.db.Rebind(q), args...)
+}
+
+// ---- errors ----
+
+// mapErr turns driver errors into ErrDuplicate / ErrConflict /
+// ErrNotFound, keeping the driver error in the chain for logs.
+func (s *SQLStore) mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+		case "40001", "40P01":
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+	}
+	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		return fmt.Errorf("%w: %w", ErrDuplicate, err)
+	}
+	return err
+}
+
+// mapFositeErr is mapErr for fosite's methods, which must speak fosite's
+// errors: a concurrent update is fosite.ErrSerializationFailure and a
+// missing row fosite.ErrNotFound.
+func (s *SQLStore) mapFositeErr(err error) error {
+	err = s.mapErr(err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return fosite.ErrNotFound
+	case errors.Is(err, ErrConflict):
+		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
+	}
+	return err
+}
+
+// ---- value helpers ----
+
+// normTime is how every timestamp is stored: UTC, microseconds.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// ts converts a time to the dialect's column value.
+func (s *SQLStore) ts(t time.Time) any {
+	t = normTime(t)
+	if s.dialect == DialectSQLite {
+		return t.UnixNano()
+	}
+	return t
+}
+
+// tsPtr is ts for nullable columns.
+func (s *SQLStore) tsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return s.ts(*t)
+}
+
+// timeDest scans a timestamp column of either dialect into a time.Time.
+type timeDest struct{ t *time.Time }
+
+func (d timeDest) Scan(v any) error {
+	switch x := v.(type) {
+	case time.Time:
+		*d.t = x.UTC()
+	case int64:
+		*d.t = time.Unix(0, x).UTC()
+	case nil:
+		*d.t = time.Time{}
+	default:
+		return fmt.Errorf("storage: cannot scan %T into a timestamp", v)
+	}
+	return nil
+}
+
+// nullTimeDest scans a nullable timestamp into a *time.Time.
+type nullTimeDest struct{ t **time.Time }
+
+func (d nullTimeDest) Scan(v any) error {
+	if v == nil {
+		*d.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeDest{&t}).Scan(v); err != nil {
+		return err
+	}
+	*d.t = &t
+	return nil
+}
+
+// listDest scans a JSON text column into a []string.
+type listDest struct{ l *[]string }
+
+func (d listDest) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+		*d.l = nil
+		return nil
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return fmt.Errorf("storage: cannot scan %T into a list", v)
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return fmt.Errorf("storage: decode list: %w", err)
+	}
+	if len(l) == 0 {
+		l = nil
+	}
+	*d.l = l
+	return nil
+}
+
+// listVal is how a []string is stored: JSON text, "[]" for empty.
+type listVal []string
+
+func (l listVal) Value() (driver.Value, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal([]string(l))
+	return string(b), err
+}
+
+// nullStr stores "" as NULL, for optional foreign keys.
+func nullStr(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
+// strDest scans a nullable text column into a string ("" for NULL).
+type strDest struct{ s *string }
+
+func (d strDest) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*d.s = ""
+	case string:
+		*d.s = x
+	case []byte:
+		*d.s = string(x)
+	default:
+		return fmt.Errorf("storage: cannot scan %T into a string", v)
+	}
+	return nil
+}
+
+// hashKey is how fosite signatures, codes, request URIs and JTIs are
+// stored: a SHA-256 in hex, so a database dump holds no usable token.
+func hashKey(k string) string {
+	sum := sha256.Sum256([]byte(k))
+	return hex.EncodeToString(sum[:])
+}
+
+// affected reports whether a write touched a row.
+func affected(res sql.Result) (bool, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}

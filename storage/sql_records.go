@@ -1,0 +1,483 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ---- users ----
+
+const userCols = `id, username, email, email_verified, display_name, password_hash, status, created_at, updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanUser(r rowScanner) (*User, error) {
+	var u User
+	var status string
+	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash, &status,
+		timeDest{&u.CreatedAt}, timeDest{&u.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	u.Status = UserStatus(status)
+	return &u, nil
+}
+
+// CreateUser inserts u, filling CreatedAt/UpdatedAt when zero and Status
+// when empty. Times are written back as stored (UTC, microseconds).
+func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
+	now := time.Now()
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	u.CreatedAt, u.UpdatedAt = normTime(u.CreatedAt), normTime(u.UpdatedAt)
+	if u.Status == "" {
+		u.Status = UserActive
+	}
+	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PasswordHash, string(u.Status),
+		s.ts(u.CreatedAt), s.ts(u.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("storage: create user %s: %w", u.ID, s.mapErr(err))
+	}
+	return nil
+}
+
+// GetUser finds a user by id.
+func (s *SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get user %s: %w", id, s.mapErr(err))
+	}
+	return u, nil
+}
+
+// GetUserByLogin finds a user by exact username, else by email ignoring
+// case. The username wins if both would match different users.
+func (s *SQLStore) GetUserByLogin(ctx context.Context, login string) (*User, error) {
+	if login == "" {
+		return nil, fmt.Errorf("storage: get user by login: %w", ErrNotFound)
+	}
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, login))
+	if err == nil {
+		return u, nil
+	}
+	if err = s.mapErr(err); !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("storage: get user by login: %w", err)
+	}
+	u, err = scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email <> '' AND lower(email) = lower(?)`, login))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get user by login: %w", s.mapErr(err))
+	}
+	return u, nil
+}
+
+// UpdateUserPasswordHash replaces a user's password hash.
+func (s *SQLStore) UpdateUserPasswordHash(ctx context.Context, id, hash string) error {
+	return s.updateOne(ctx, "update user password", `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
+		hash, s.ts(time.Now()), id)
+}
+
+// SetUserStatus changes a user's lifecycle state.
+func (s *SQLStore) SetUserStatus(ctx context.Context, id string, status UserStatus) error {
+	return s.updateOne(ctx, "set user status", `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
+		string(status), s.ts(time.Now()), id)
+}
+
+// updateOne runs a write that must touch a row; ErrNotFound otherwise.
+func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) error {
+	res, err := s.exec(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", what, s.mapErr(err))
+	}
+	ok, err := affected(res)
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", what, err)
+	}
+	if !ok {
+		return fmt.Errorf("storage: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// ---- clients ----
+
+const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
+	scopes, audience, public, first_party, access_token_format, created_at`
+
+func scanClient(r rowScanner) (*Client, error) {
+	var c Client
+	var format string
+	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, listDest{&c.RedirectURIs}, listDest{&c.PostLogoutRedirectURIs},
+		listDest{&c.GrantTypes}, listDest{&c.ResponseTypes}, listDest{&c.Scopes}, listDest{&c.Audience},
+		&c.Public, &c.FirstParty, &format, timeDest{&c.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	if len(c.SecretHash) == 0 {
+		c.SecretHash = nil
+	}
+	c.AccessTokenFormat = AccessTokenFormat(format)
+	return &c, nil
+}
+
+// CreateClient inserts c, filling CreatedAt when zero and the access token
+// format when empty.
+func (s *SQLStore) CreateClient(ctx context.Context, c *Client) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	c.CreatedAt = normTime(c.CreatedAt)
+	if c.AccessTokenFormat == "" {
+		c.AccessTokenFormat = AccessTokenOpaque
+	}
+	var secret any
+	if len(c.SecretHash) > 0 {
+		secret = c.SecretHash
+	}
+	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
+		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
+		string(c.AccessTokenFormat), s.ts(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("storage: create client %s: %w", c.ID, s.mapErr(err))
+	}
+	return nil
+}
+
+// GetClientByID finds a client; ErrNotFound when missing.
+func (s *SQLStore) GetClientByID(ctx context.Context, id string) (*Client, error) {
+	c, err := scanClient(s.queryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get client %s: %w", id, s.mapErr(err))
+	}
+	return c, nil
+}
+
+// ListClients returns every client ordered by id.
+func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
+	rows, err := s.query(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list clients: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: list clients: %w", err)
+		}
+		out = append(out, *c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: list clients: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// DeleteClient removes a client; its codes, tokens, PKCE/OIDC/PAR
+// sessions, consents and pending authorizations go with it (ON DELETE
+// CASCADE). ErrNotFound when there is no such client.
+func (s *SQLStore) DeleteClient(ctx context.Context, id string) error {
+	return s.updateOne(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, id)
+}
+
+// ---- signing keys ----
+
+const keyCols = `id, algorithm, public_jwk, private_key, created_at, activates_at, retired_at, expires_at`
+
+func scanKey(r rowScanner) (*SigningKey, error) {
+	var k SigningKey
+	err := r.Scan(&k.ID, &k.Algorithm, &k.PublicJWK, &k.PrivateKey, timeDest{&k.CreatedAt}, timeDest{&k.ActivatesAt},
+		nullTimeDest{&k.RetiredAt}, nullTimeDest{&k.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// CreateSigningKey inserts k, filling CreatedAt (and ActivatesAt) when zero.
+func (s *SQLStore) CreateSigningKey(ctx context.Context, k *SigningKey) error {
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = time.Now()
+	}
+	if k.ActivatesAt.IsZero() {
+		k.ActivatesAt = k.CreatedAt
+	}
+	k.CreatedAt, k.ActivatesAt = normTime(k.CreatedAt), normTime(k.ActivatesAt)
+	k.RetiredAt, k.ExpiresAt = normTimePtr(k.RetiredAt), normTimePtr(k.ExpiresAt)
+	_, err := s.exec(ctx, `INSERT INTO signing_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Algorithm, k.PublicJWK, k.PrivateKey, s.ts(k.CreatedAt), s.ts(k.ActivatesAt),
+		s.tsPtr(k.RetiredAt), s.tsPtr(k.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("storage: create signing key %s: %w", k.ID, s.mapErr(err))
+	}
+	return nil
+}
+
+func normTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	n := normTime(*t)
+	return &n
+}
+
+// ListSigningKeys returns every key, oldest first.
+func (s *SQLStore) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
+	rows, err := s.query(ctx, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list signing keys: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []SigningKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: list signing keys: %w", err)
+		}
+		out = append(out, *k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: list signing keys: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// UpdateSigningKeyTimes writes ActivatesAt, RetiredAt and ExpiresAt.
+func (s *SQLStore) UpdateSigningKeyTimes(ctx context.Context, k *SigningKey) error {
+	return s.updateOne(ctx, "update signing key "+k.ID,
+		`UPDATE signing_keys SET activates_at = ?, retired_at = ?, expires_at = ? WHERE id = ?`,
+		s.ts(k.ActivatesAt), s.tsPtr(k.RetiredAt), s.tsPtr(k.ExpiresAt), k.ID)
+}
+
+// DeleteSigningKey removes a key; ErrNotFound when missing.
+func (s *SQLStore) DeleteSigningKey(ctx context.Context, id string) error {
+	return s.updateOne(ctx, "delete signing key "+id, `DELETE FROM signing_keys WHERE id = ?`, id)
+}
+
+// ---- browser sessions ----
+
+const sessionCols = `id, token_hash, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at`
+
+func scanSession(r rowScanner) (*BrowserSession, error) {
+	var b BrowserSession
+	err := r.Scan(&b.ID, &b.TokenHash, &b.UserID, timeDest{&b.AuthTime}, listDest{&b.AMR}, &b.IP, &b.UserAgent,
+		timeDest{&b.CreatedAt}, timeDest{&b.LastSeenAt}, timeDest{&b.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// CreateBrowserSession inserts b, filling CreatedAt/LastSeenAt when zero.
+func (s *SQLStore) CreateBrowserSession(ctx context.Context, b *BrowserSession) error {
+	if b.CreatedAt.IsZero() {
+		b.CreatedAt = time.Now()
+	}
+	if b.LastSeenAt.IsZero() {
+		b.LastSeenAt = b.CreatedAt
+	}
+	if b.AuthTime.IsZero() {
+		b.AuthTime = b.CreatedAt
+	}
+	b.CreatedAt, b.LastSeenAt, b.AuthTime, b.ExpiresAt =
+		normTime(b.CreatedAt), normTime(b.LastSeenAt), normTime(b.AuthTime), normTime(b.ExpiresAt)
+	_, err := s.exec(ctx, `INSERT INTO browser_sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.ID, b.TokenHash, b.UserID, s.ts(b.AuthTime), listVal(b.AMR), b.IP, b.UserAgent,
+		s.ts(b.CreatedAt), s.ts(b.LastSeenAt), s.ts(b.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("storage: create browser session: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// GetBrowserSession finds a live session by its token hash.
+func (s *SQLStore) GetBrowserSession(ctx context.Context, tokenHash []byte) (*BrowserSession, error) {
+	b, err := scanSession(s.queryRow(ctx, `SELECT `+sessionCols+` FROM browser_sessions WHERE token_hash = ? AND expires_at > ?`,
+		tokenHash, s.ts(time.Now())))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get browser session: %w", s.mapErr(err))
+	}
+	return b, nil
+}
+
+// GetBrowserSessionByID finds a live session by its public id.
+func (s *SQLStore) GetBrowserSessionByID(ctx context.Context, id string) (*BrowserSession, error) {
+	b, err := scanSession(s.queryRow(ctx, `SELECT `+sessionCols+` FROM browser_sessions WHERE id = ? AND expires_at > ?`,
+		id, s.ts(time.Now())))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get browser session %s: %w", id, s.mapErr(err))
+	}
+	return b, nil
+}
+
+// TouchBrowserSession records activity.
+func (s *SQLStore) TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error {
+	return s.updateOne(ctx, "touch browser session", `UPDATE browser_sessions SET last_seen_at = ? WHERE id = ?`,
+		s.ts(lastSeen), id)
+}
+
+// DeleteBrowserSession removes one session; ErrNotFound when missing.
+func (s *SQLStore) DeleteBrowserSession(ctx context.Context, id string) error {
+	return s.updateOne(ctx, "delete browser session", `DELETE FROM browser_sessions WHERE id = ?`, id)
+}
+
+// DeleteUserBrowserSessions removes every session of a user (none is fine).
+func (s *SQLStore) DeleteUserBrowserSessions(ctx context.Context, userID string) error {
+	if _, err := s.exec(ctx, `DELETE FROM browser_sessions WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("storage: delete user browser sessions: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// ---- pending authorizations ----
+
+const pendingCols = `id, client_id, form, csrf_token, user_id, session_id, auth_time, amr, consent_given,
+	granted_scopes, created_at, expires_at`
+
+func scanPending(r rowScanner) (*PendingAuthorization, error) {
+	var p PendingAuthorization
+	err := r.Scan(&p.ID, &p.ClientID, &p.Form, &p.CSRFToken, strDest{&p.UserID}, &p.SessionID,
+		nullTimeDest{&p.AuthTime}, listDest{&p.AMR}, &p.ConsentGiven, listDest{&p.GrantedScopes},
+		timeDest{&p.CreatedAt}, timeDest{&p.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// CreatePendingAuthorization inserts p, filling CreatedAt when zero.
+func (s *SQLStore) CreatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error {
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = time.Now()
+	}
+	p.CreatedAt, p.ExpiresAt, p.AuthTime = normTime(p.CreatedAt), normTime(p.ExpiresAt), normTimePtr(p.AuthTime)
+	_, err := s.exec(ctx, `INSERT INTO pending_authorizations (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ClientID, p.Form, p.CSRFToken, nullStr(p.UserID), p.SessionID, s.tsPtr(p.AuthTime), listVal(p.AMR),
+		p.ConsentGiven, listVal(p.GrantedScopes), s.ts(p.CreatedAt), s.ts(p.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("storage: create pending authorization: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// GetPendingAuthorization finds a live login challenge.
+func (s *SQLStore) GetPendingAuthorization(ctx context.Context, id string) (*PendingAuthorization, error) {
+	p, err := scanPending(s.queryRow(ctx, `SELECT `+pendingCols+` FROM pending_authorizations WHERE id = ? AND expires_at > ?`,
+		id, s.ts(time.Now())))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get pending authorization: %w", s.mapErr(err))
+	}
+	return p, nil
+}
+
+// UpdatePendingAuthorization writes the login and consent fields.
+func (s *SQLStore) UpdatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error {
+	p.AuthTime = normTimePtr(p.AuthTime)
+	return s.updateOne(ctx, "update pending authorization",
+		`UPDATE pending_authorizations SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, consent_given = ?,
+			granted_scopes = ? WHERE id = ?`,
+		nullStr(p.UserID), p.SessionID, s.tsPtr(p.AuthTime), listVal(p.AMR), p.ConsentGiven, listVal(p.GrantedScopes), p.ID)
+}
+
+// DeletePendingAuthorization removes a challenge; ErrNotFound when missing.
+func (s *SQLStore) DeletePendingAuthorization(ctx context.Context, id string) error {
+	return s.updateOne(ctx, "delete pending authorization", `DELETE FROM pending_authorizations WHERE id = ?`, id)
+}
+
+// ---- consents ----
+
+// GetConsent returns the scopes userID granted clientID.
+func (s *SQLStore) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
+	var c Consent
+	err := s.queryRow(ctx, `SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents
+		WHERE user_id = ? AND client_id = ?`, userID, clientID).
+		Scan(&c.UserID, &c.ClientID, listDest{&c.Scopes}, timeDest{&c.GrantedAt}, timeDest{&c.UpdatedAt})
+	if err != nil {
+		return nil, fmt.Errorf("storage: get consent: %w", s.mapErr(err))
+	}
+	return &c, nil
+}
+
+// UpsertConsent replaces the granted scopes; GrantedAt keeps the first
+// grant's time.
+func (s *SQLStore) UpsertConsent(ctx context.Context, c *Consent) error {
+	now := time.Now()
+	if c.GrantedAt.IsZero() {
+		c.GrantedAt = now
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = now
+	}
+	c.GrantedAt, c.UpdatedAt = normTime(c.GrantedAt), normTime(c.UpdatedAt)
+	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, listVal(c.Scopes), s.ts(c.GrantedAt), s.ts(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("storage: upsert consent: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// DeleteConsent removes a grant; ErrNotFound when missing.
+func (s *SQLStore) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	return s.updateOne(ctx, "delete consent", `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
+}
+
+// ---- housekeeping ----
+
+// RevokeUserTokens deletes every access and refresh token whose subject is
+// userID.
+func (s *SQLStore) RevokeUserTokens(ctx context.Context, userID string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		for _, t := range []string{tableAccess, tableRefresh} {
+			if _, err := s.exec(ctx, `DELETE FROM `+t+` WHERE subject = ?`, userID); err != nil {
+				return fmt.Errorf("storage: revoke user tokens: %w", s.mapErr(err))
+			}
+		}
+		return nil
+	})
+}
+
+// prunable lists every table with an expires_at, and its key column.
+var prunable = []struct{ table, key string }{
+	{tableCodes, "signature"},
+	{tableAccess, "signature"},
+	{tableRefresh, "signature"},
+	{tablePKCE, "signature"},
+	{tableOIDC, "signature"},
+	{tablePAR, "signature"},
+	{"oauth2_jtis", "jti"},
+	{"browser_sessions", "id"},
+	{"pending_authorizations", "id"},
+}
+
+// PruneExpired deletes up to batch rows that expired before now from each
+// table, each table in its own short statement so that pruning never holds
+// locks long, and reports the total deleted.
+func (s *SQLStore) PruneExpired(ctx context.Context, now time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	var total int64
+	for _, p := range prunable {
+		res, err := s.exec(ctx, `DELETE FROM `+p.table+` WHERE `+p.key+` IN (SELECT `+p.key+` FROM `+p.table+
+			` WHERE expires_at < ? LIMIT ?)`, s.ts(now), batch)
+		if err != nil {
+			return total, fmt.Errorf("storage: prune %s: %w", p.table, s.mapErr(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("storage: prune %s: %w", p.table, err)
+		}
+		total += n
+	}
+	return total, nil
+}
