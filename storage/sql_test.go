@@ -1,0 +1,88 @@
+package storage_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/testdb"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+func TestSQLite(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return testdb.OpenStore(t, testdb.SQLite(t)) })
+}
+
+func TestPostgres(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return testdb.OpenStore(t, testdb.Postgres(t)) })
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, dsn, dialect string
+	}{
+		{"sqlite", testdb.SQLite(t), "sqlite"},
+		{"file", "file:" + t.TempDir() + "/x.db", "sqlite"},
+		{"postgres", testdb.Postgres(t), "postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := storage.Open(ctx, tc.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if st.Dialect() != tc.dialect {
+				t.Errorf("Dialect() = %q, want %q", st.Dialect(), tc.dialect)
+			}
+			if st.NewSession == nil || st.NewSession() == nil {
+				t.Error("NewSession has no default")
+			}
+			if tc.dialect == "sqlite" {
+				for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000"} {
+					var got string
+					if err := st.DB().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+						t.Fatal(err)
+					}
+					if got != want {
+						t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+					}
+				}
+			}
+		})
+	}
+	if _, err := storage.Open(ctx, "mysql://root@localhost/x"); err == nil {
+		t.Error("Open accepted an unsupported URL")
+	}
+	if _, err := storage.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"); err == nil {
+		t.Error("Open did not report an unreachable server")
+	} else if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+// Timestamps must round-trip exactly (at the stored microsecond precision)
+// and come back in UTC whatever zone they were written in.
+func TestTimeRoundTrip(t *testing.T) {
+	for name, dsn := range map[string]func(testing.TB) string{"sqlite": testdb.SQLite, "postgres": testdb.Postgres} {
+		t.Run(name, func(t *testing.T) {
+			st := testdb.OpenStore(t, dsn(t))
+			zone := time.FixedZone("X", 5*3600+30*60)
+			in := time.Date(2031, 7, 4, 23, 59, 58, 123456789, zone)
+			u := &storage.User{ID: "t", Username: "t", CreatedAt: in, UpdatedAt: in}
+			if err := st.CreateUser(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.GetUser(context.Background(), "t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := in.UTC().Truncate(time.Microsecond)
+			if got.CreatedAt != want || got.CreatedAt.Location() != time.UTC {
+				t.Fatalf("CreatedAt = %v, want %v", got.CreatedAt, want)
+			}
+		})
+	}
+}
