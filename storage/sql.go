@@ -99,8 +99,13 @@ func Open(ctx context.Context, dsn string) (*SQLStore, error) {
 		// than a handful only add contention. More than one is needed so
 		// that reads are not stuck behind a long write transaction.
 		n := max(4, runtime.GOMAXPROCS(0))
+		if strings.Contains(connStr, ":memory:") {
+			// Every connection to :memory: is its own empty database.
+			n = 1
+		}
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
+		db.SetConnMaxLifetime(0)
 	}
 	s := &SQLStore{
 		db:         db,

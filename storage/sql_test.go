@@ -86,3 +86,13 @@ func TestTimeRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestSQLiteMemory(t *testing.T) {
+	st := testdb.OpenStore(t, "sqlite::memory:")
+	if err := st.CreateUser(context.Background(), &storage.User{ID: "m", Username: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetUser(context.Background(), "m"); err != nil {
+		t.Fatal(err)
+	}
+}
