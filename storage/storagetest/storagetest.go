@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"JTI", testJTI},
 		{"Transactions", testTransactions},
 		{"ConcurrentRotation", testConcurrentRotation},
+		{"ConcurrentWrites", testConcurrentWrites},
 		{"RevokeUserTokens", testRevokeUserTokens},
 		{"PruneExpired", testPruneExpired},
 		{"Ping", func(t *testing.T, st storage.Store) {
@@ -914,6 +915,46 @@ func testConcurrentRotation(t *testing.T, st storage.Store) {
 	}
 	_, err := st.GetRefreshTokenSession(bg, "rt-0", sess())
 	wantErr(t, "rt-0", err, fosite.ErrInactiveToken)
+}
+
+// testConcurrentWrites: many writers at once, some in transactions, as a
+// busy server does. None may fail with a lock error or deadlock.
+func testConcurrentWrites(t *testing.T, st storage.Store) {
+	c := mkClient(t, st, "c1")
+	const workers, each = 12, 15
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				var err error
+				if i%3 == 0 {
+					err = st.InTx(bg, func(ctx context.Context) error {
+						r := mkRequest(c, id, "u", later())
+						if err := st.CreateAccessTokenSession(ctx, "at-"+id, r); err != nil {
+							return err
+						}
+						if _, err := st.GetAccessTokenSession(ctx, "at-"+id, sess()); err != nil {
+							return err
+						}
+						return st.CreateRefreshTokenSession(ctx, "rt-"+id, "at-"+id, r)
+					})
+				} else {
+					err = st.CreateUser(bg, &storage.User{ID: id, Username: id})
+					if err == nil {
+						_, err = st.GetUser(bg, id)
+					}
+				}
+				if err != nil {
+					t.Errorf("%s: %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // ---- housekeeping ----
