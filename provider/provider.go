@@ -20,7 +20,6 @@ import (
 	josev4 "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 	"golang.org/x/crypto/hkdf"
 
@@ -54,7 +53,6 @@ type Config struct {
 	IDTokenTTL      time.Duration
 	AuthCodeTTL     time.Duration
 	LoginTTL        time.Duration // how long a pending authorization waits
-	ClientCacheTTL  time.Duration // default 5s
 }
 
 // Deps are the provider's collaborators.
@@ -76,7 +74,6 @@ type Provider struct {
 	fcfg      *fosite.Config
 	errorPage ErrorPage
 	log       *slog.Logger
-	clients   *clientCache
 	secure    bool // issuer is https: cookies get Secure
 	cookieKey []byte
 
@@ -100,7 +97,6 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	setDefault(&cfg.IDTokenTTL, time.Hour)
 	setDefault(&cfg.AuthCodeTTL, 10*time.Minute)
 	setDefault(&cfg.LoginTTL, 30*time.Minute)
-	setDefault(&cfg.ClientCacheTTL, 5*time.Second)
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,7 +110,6 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		keys:      deps.Keys,
 		errorPage: deps.ErrorPage,
 		log:       deps.Logger,
-		clients:   newClientCache(deps.Store, cfg.ClientCacheTTL),
 		secure:    u.Scheme == "https",
 		cookieKey: derive(cfg.Secret, "latchkey cookies v1"),
 	}
@@ -150,13 +145,9 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, p.fcfg),
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
 	}
-	// fosite sees the store through fositeStore, which serves client
-	// lookups from a short-lived cache: the token endpoint then needs one
-	// database round trip per token.
-	store := &fositeStore{Store: deps.Store, clients: p.clients}
 	// The handlers Latchkey supports, wired one by one. No implicit or
 	// hybrid flow, no password grant (compose.ComposeAllEnabled has them).
-	p.oauth = compose.Compose(p.fcfg, store, strategy,
+	p.oauth = compose.Compose(p.fcfg, deps.Store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -190,71 +181,9 @@ func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, title, d
 	http.Error(w, title+": "+detail, status)
 }
 
-// fositeStore is the storage fosite sees: the real store with GetClient
-// served from the cache.
-type fositeStore struct {
-	storage.Store
-	clients *clientCache
-}
-
-var (
-	_ storage.FositeStore           = (*fositeStore)(nil)
-	_ oauth2.TokenRevocationStorage = (*fositeStore)(nil)
-	_ fosite.ClientManager          = (*fositeStore)(nil)
-)
-
-func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	return s.clients.get(ctx, id)
-}
-
-// clientCache keeps client records for a short TTL. A deleted or changed
-// client takes effect on every replica within the TTL.
-type clientCache struct {
-	store storage.FositeStore
-	ttl   time.Duration
-	mu    sync.RWMutex
-	items map[string]cachedClient
-}
-
-type cachedClient struct {
-	client  fosite.Client
-	expires time.Time
-}
-
-func newClientCache(store storage.FositeStore, ttl time.Duration) *clientCache {
-	return &clientCache{store: store, ttl: ttl, items: make(map[string]cachedClient)}
-}
-
-func (c *clientCache) get(ctx context.Context, id string) (fosite.Client, error) {
-	now := time.Now()
-	c.mu.RLock()
-	it, ok := c.items[id]
-	c.mu.RUnlock()
-	if ok && now.Before(it.expires) {
-		return it.client, nil
-	}
-	cl, err := c.store.GetClient(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.items) > 10000 { // bound memory under a flood of client ids
-		clear(c.items)
-	}
-	c.items[id] = cachedClient{client: cl, expires: now.Add(c.ttl)}
-	c.mu.Unlock()
-	return cl, nil
-}
-
-func (c *clientCache) forget(id string) {
-	c.mu.Lock()
-	delete(c.items, id)
-	c.mu.Unlock()
-}
-
 // client returns the Latchkey record of a fosite client.
 func (p *Provider) client(ctx context.Context, id string) (*storage.Client, error) {
-	cl, err := p.clients.get(ctx, id)
+	cl, err := p.store.GetClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ const (
 type SQLStore struct {
 	db      *sqlx.DB
 	dialect string
+	clients *clientCache // nil: off (see SetClientCacheTTL)
 
 	// NewSession makes the empty session a stored pushed authorization
 	// request is unmarshalled into (fosite's GetPARSession passes no

@@ -163,7 +163,7 @@ func (s *SQLStore) deleteByKey(ctx context.Context, table, key string) error {
 // GetClient implements fosite.ClientManager; fosite.ErrNotFound when
 // missing.
 func (s *SQLStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := s.GetClientByID(ctx, id)
+	c, err := s.cachedGetClient(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}

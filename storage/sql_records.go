@@ -184,6 +184,7 @@ func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
 // sessions, consents and pending authorizations go with it (ON DELETE
 // CASCADE). ErrNotFound when there is no such client.
 func (s *SQLStore) DeleteClient(ctx context.Context, id string) error {
+	s.clients.forget(id)
 	return s.updateOne(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, id)
 }
 
