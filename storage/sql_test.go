@@ -96,3 +96,34 @@ func TestSQLiteMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With the client cache on, a client read once is served without the
+// database until its TTL ends, and a delete through the same store takes
+// effect at once.
+func TestClientCache(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.OpenStore(t, testdb.SQLite(t))
+	st.SetClientCacheTTL(time.Hour)
+	c := &storage.Client{ID: "c1", Name: "one", GrantTypes: []string{"client_credentials"}, AccessTokenFormat: storage.AccessTokenOpaque}
+	if err := st.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetClient(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	// Changed behind the store's back (as another replica would): the
+	// cached record is still served.
+	if _, err := st.DB().ExecContext(ctx, `UPDATE clients SET name = 'renamed' WHERE id = 'c1'`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetClient(ctx, "c1")
+	if err != nil || got.(*storage.Client).Name != "one" {
+		t.Fatalf("cached client: %v %v", got, err)
+	}
+	if err := st.DeleteClient(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetClient(ctx, "c1"); err == nil {
+		t.Fatal("deleted client still served from the cache")
+	}
+}
