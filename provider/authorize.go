@@ -53,6 +53,13 @@ func (p *Provider) handleAuthorize() http.Handler {
 			return
 		}
 		form := ar.GetRequestForm()
+		// fosite checks PKCE only when the code is issued, after the
+		// person has signed in; refuse a request that cannot succeed
+		// before asking anyone for a password.
+		if err := checkPKCE(client, form); err != nil {
+			p.authorizeError(w, r, ar, err)
+			return
+		}
 		prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
 		now := time.Now().UTC()
 
@@ -128,6 +135,21 @@ func (p *Provider) handleAuthorize() http.Handler {
 		}
 		http.Redirect(w, r, next+"?challenge="+url.QueryEscape(pending.ID), http.StatusFound)
 	})
+}
+
+// checkPKCE enforces Latchkey's PKCE rules up front: S256 only, and
+// required for public clients.
+func checkPKCE(client *storage.Client, form url.Values) error {
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method != "":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was given without code_challenge.")
+	case challenge == "" && client.Public:
+		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE: send code_challenge and code_challenge_method=S256.")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("Only code_challenge_method=S256 is supported.")
+	}
+	return nil
 }
 
 // consentDecision returns the scopes to grant without asking, and whether

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/ory/fosite"
@@ -17,6 +18,7 @@ func (p *Provider) handleToken() http.Handler {
 		sess := NewSession()
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 		if err != nil {
+			err = tokenError(r, err)
 			p.logProtocolError("token", err)
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
@@ -52,12 +54,39 @@ func (p *Provider) handleToken() http.Handler {
 	})
 }
 
+// supportedGrants are the grant types the token endpoint handles.
+var supportedGrants = map[string]bool{"authorization_code": true, "refresh_token": true, "client_credentials": true}
+
+// tokenError replaces fosite's catch-all invalid_request with the more
+// precise RFC 6749 §5.2 codes clients act on: unsupported_grant_type for a
+// grant Latchkey does not offer, invalid_client (401) when no client
+// authentication was sent at all.
+func tokenError(r *http.Request, err error) error {
+	if !errors.Is(err, fosite.ErrInvalidRequest) {
+		return err
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !supportedGrants[gt] {
+		return fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt)
+	}
+	if _, _, basic := r.BasicAuth(); !basic && r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" &&
+		r.PostForm.Get("grant_type") != "" {
+		return fosite.ErrInvalidClient.WithHint("Client authentication is required: HTTP Basic (client_secret_basic) or client_id and client_secret in the body.")
+	}
+	return err
+}
+
 // handleIntrospect is RFC 7662; the caller authenticates as a client.
 func (p *Provider) handleIntrospect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		ir, err := p.oauth.NewIntrospectionRequest(ctx, r, NewSession())
 		if err != nil {
+			// RFC 7662 §2.3: a caller that fails client authentication
+			// gets RFC 6749's invalid_client, not fosite's
+			// request_unauthorized.
+			if errors.Is(err, fosite.ErrRequestUnauthorized) {
+				err = fosite.ErrInvalidClient.WithHint("Client authentication is required to introspect tokens.").WithWrap(err)
+			}
 			p.logProtocolError("introspect", err)
 			p.oauth.WriteIntrospectionError(ctx, w, err)
 			return

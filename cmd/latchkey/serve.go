@@ -3,16 +3,194 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
 
+	"github.com/gorilla/mux"
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/admin"
 	"github.com/latchkey/latchkey/internal/config"
+	"github.com/latchkey/latchkey/internal/metrics"
+	loginui "github.com/latchkey/latchkey/login-ui"
+	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/provider/keys"
+	"github.com/latchkey/latchkey/storage"
 )
 
-// runServe starts the public and admin listeners and blocks until ctx ends.
-// (Owned by the provider work; a stub until it lands.)
-func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
-	_ = ctx
-	_ = cfg
-	_ = stdout
-	return errors.New("serve: not implemented yet")
+// app is one running Latchkey: the wired components behind both listeners.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *storage.SQLStore
+	keys     *keys.Manager
+	accounts *accounts.Service
+	provider *provider.Provider
+	public   http.Handler
+	admin    http.Handler
+}
+
+// newApp opens the store (migrating it unless disabled), loads or creates
+// the signing keys and wires every component. The caller closes app.store.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, store: store}
+	// Pushed authorization requests come back as the provider's session
+	// type; clients are cached briefly (see storage.SetClientCacheTTL).
+	store.NewSession = func() fosite.Session { return provider.NewSession() }
+	store.SetClientCacheTTL(5 * time.Second)
+	ok := false
+	defer func() {
+		if !ok {
+			_ = store.Close()
+		}
+	}()
+
+	a.keys, err = newKeyManager(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.keys.Init(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	a.accounts = newAccounts(cfg, store, log)
+
+	pages, err := loginui.NewPages(loginui.Brand{Name: "Latchkey"}, log)
+	if err != nil {
+		return nil, fmt.Errorf("login pages: %w", err)
+	}
+	a.provider, err = provider.New(provider.Config{
+		Issuer:          cfg.Issuer,
+		Secret:          []byte(cfg.Secret),
+		AccessTokenTTL:  cfg.AccessTokenTTL,
+		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		IDTokenTTL:      cfg.IDTokenTTL,
+		AuthCodeTTL:     cfg.AuthCodeTTL,
+		LoginTTL:        cfg.LoginTTL,
+	}, provider.Deps{
+		Store:     store,
+		Accounts:  a.accounts,
+		Keys:      a.keys,
+		ErrorPage: pages.Error,
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ui := loginui.New(pages, a.provider, a.accounts, log)
+
+	m := metrics.New()
+	pub := mux.NewRouter()
+	pub.Use(m.Middleware)
+	a.provider.Routes(pub)
+	ui.Routes(pub)
+	a.public = securityHeaders(pub)
+	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler()})
+	ok = true
+	return a, nil
+}
+
+func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) (*keys.Manager, error) {
+	tokenLifetime := max(cfg.IDTokenTTL, cfg.AccessTokenTTL)
+	return keys.New(store, keys.Config{
+		Secret:        []byte(cfg.Secret),
+		PublishDelay:  cfg.EffectiveKeyPublishDelay(),
+		JWKSMaxAge:    cfg.JWKSMaxAge,
+		RotateEvery:   cfg.KeyRotateEvery,
+		TokenLifetime: tokenLifetime,
+		RefreshEvery:  cfg.KeyRefreshEvery,
+		Logger:        log,
+	})
+}
+
+func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) *accounts.Service {
+	return accounts.New(store, accounts.Options{
+		Hasher: accounts.NewArgon2id(accounts.Argon2Params{
+			MemoryKiB:   cfg.Argon2MemoryKiB,
+			Iterations:  cfg.Argon2Iterations,
+			Parallelism: cfg.Argon2Parallelism,
+		}, cfg.PasswordHashConcurrency),
+		SessionTTL: cfg.SessionTTL,
+		Logger:     log,
+	})
+}
+
+// securityHeaders sets headers every public response should carry.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// runServe starts the public and admin listeners and the background jobs
+// (key refresh and rotation, pruning), and blocks until ctx ends; then it
+// shuts both listeners down gracefully.
+func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger, onReady func(*app) error) error {
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	if onReady != nil {
+		if err := onReady(a); err != nil {
+			return err
+		}
+	}
+
+	pubLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("LATCHKEY_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	admLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		_ = pubLn.Close()
+		return fmt.Errorf("LATCHKEY_ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
+	}
+	servers := []*http.Server{
+		{Handler: a.public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10},
+		{Handler: a.admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
+	}
+	fmt.Fprintf(stdout, "latchkey: issuer %s\nlatchkey: public listener http://%s\nlatchkey: admin listener http://%s\n",
+		cfg.Issuer, pubLn.Addr(), admLn.Addr())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{pubLn, admLn} {
+		srv := servers[i]
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				cancel()
+			}
+		})
+	}
+	wg.Go(func() { a.keys.Run(ctx) })
+	wg.Go(func() { provider.RunPruner(ctx, a.store, cfg.PruneEvery, cfg.PruneBatch, log) })
+
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
 }
