@@ -163,6 +163,22 @@ func (e *env) versionCmd() *cobra.Command {
 	return cmd
 }
 
+// migrationStatus opens the database, applies the migrations when up is
+// set, and lists them.
+func (e *env) migrationStatus(cmd *cobra.Command, up bool) ([]migrations.MigrationStatus, error) {
+	cfg, _, err := e.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MigrateOnStart = up
+	store, err := openStore(cmd.Context(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return migrations.Status(cmd.Context(), store.DB(), store.Dialect())
+}
+
 func (e *env) migrateCmd() *cobra.Command {
 	cmd := groupCmd("migrate", "Apply or inspect database migrations")
 	var asJSON bool
@@ -171,17 +187,7 @@ func (e *env) migrateCmd() *cobra.Command {
 		Short: "Apply every pending migration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := e.load(cmd)
-			if err != nil {
-				return err
-			}
-			cfg.MigrateOnStart = true
-			store, err := openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			st, err := migrations.Status(cmd.Context(), store.DB(), store.Dialect())
+			st, err := e.migrationStatus(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -205,17 +211,7 @@ func (e *env) migrateCmd() *cobra.Command {
 		Short: "List migrations and whether each is applied",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := e.load(cmd)
-			if err != nil {
-				return err
-			}
-			cfg.MigrateOnStart = false
-			store, err := openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			st, err := migrations.Status(cmd.Context(), store.DB(), store.Dialect())
+			st, err := e.migrationStatus(cmd, false)
 			if err != nil {
 				return err
 			}
