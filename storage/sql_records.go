@@ -9,7 +9,8 @@ import (
 
 // ---- users ----
 
-const userCols = `id, username, email, email_verified, display_name, password_hash, status, created_at, updated_at`
+const userCols = `id, username, email, email_verified, display_name, password_hash, status, picture_url, locale,
+	created_at, updated_at, deleted_at, failed_logins, last_failed_at, locked_until`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -17,7 +18,8 @@ func scanUser(r rowScanner) (*User, error) {
 	var u User
 	var status string
 	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash, &status,
-		timeDest{&u.CreatedAt}, timeDest{&u.UpdatedAt})
+		&u.PictureURL, &u.Locale, timeDest{&u.CreatedAt}, timeDest{&u.UpdatedAt}, nullTimeDest{&u.DeletedAt},
+		&u.FailedLogins, nullTimeDest{&u.LastFailedAt}, nullTimeDest{&u.LockedUntil})
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +41,11 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 	if u.Status == "" {
 		u.Status = UserActive
 	}
-	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	u.DeletedAt, u.LastFailedAt, u.LockedUntil = normTimePtr(u.DeletedAt), normTimePtr(u.LastFailedAt), normTimePtr(u.LockedUntil)
+	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PasswordHash, string(u.Status),
-		s.ts(u.CreatedAt), s.ts(u.UpdatedAt))
+		u.PictureURL, u.Locale, s.ts(u.CreatedAt), s.ts(u.UpdatedAt), s.tsPtr(u.DeletedAt),
+		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil))
 	if err != nil {
 		return fmt.Errorf("storage: create user %s: %w", u.ID, s.mapErr(err))
 	}
@@ -87,6 +91,103 @@ func (s *SQLStore) UpdateUserPasswordHash(ctx context.Context, id, hash string) 
 func (s *SQLStore) SetUserStatus(ctx context.Context, id string, status UserStatus) error {
 	return s.updateOne(ctx, "set user status", `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
 		string(status), s.ts(time.Now()), id)
+}
+
+// UpdateUser writes the profile and lifecycle fields if nobody changed
+// the user since u was read (u.UpdatedAt), and advances u.UpdatedAt.
+func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
+	next := normTime(time.Now())
+	if !next.After(u.UpdatedAt) {
+		// Two updates within one microsecond must still differ.
+		next = u.UpdatedAt.Add(time.Microsecond)
+	}
+	u.DeletedAt = normTimePtr(u.DeletedAt)
+	res, err := s.exec(ctx, `UPDATE users SET username = ?, email = ?, email_verified = ?, display_name = ?,
+		picture_url = ?, locale = ?, status = ?, deleted_at = ?, updated_at = ?
+		WHERE id = ? AND updated_at = ?`,
+		u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PictureURL, u.Locale, string(u.Status),
+		s.tsPtr(u.DeletedAt), s.ts(next), u.ID, s.ts(u.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("storage: update user %s: %w", u.ID, s.mapErr(err))
+	}
+	ok, err := affected(res)
+	if err != nil {
+		return fmt.Errorf("storage: update user %s: %w", u.ID, err)
+	}
+	if !ok {
+		// Missing, or changed since it was read: tell the two apart.
+		if _, err := s.GetUser(ctx, u.ID); err != nil {
+			return err
+		}
+		return fmt.Errorf("storage: update user %s: %w", u.ID, ErrConflict)
+	}
+	u.UpdatedAt = next
+	return nil
+}
+
+// RecordLoginFailure counts a failed sign-in in one statement, so that
+// concurrent failures on several replicas all count.
+func (s *SQLStore) RecordLoginFailure(ctx context.Context, id string, at time.Time) (int, error) {
+	var n int
+	err := s.queryRow(ctx, `UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = ?
+		WHERE id = ? RETURNING failed_logins`, s.ts(at), id).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("storage: record login failure %s: %w", id, s.mapErr(err))
+	}
+	return n, nil
+}
+
+// SetUserLockout sets the failure count and the lock; clearing the count
+// also forgets when the last failure was.
+func (s *SQLStore) SetUserLockout(ctx context.Context, id string, failures int, lockedUntil *time.Time) error {
+	q := `UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?`
+	if failures == 0 {
+		q = `UPDATE users SET failed_logins = ?, locked_until = ?, last_failed_at = NULL WHERE id = ?`
+	}
+	return s.updateOne(ctx, "set user lockout", q, failures, s.tsPtr(normTimePtr(lockedUntil)), id)
+}
+
+// ---- user tokens ----
+
+// CreateUserToken stores a single-use token (its hash only).
+func (s *SQLStore) CreateUserToken(ctx context.Context, t *UserToken) error {
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = time.Now()
+	}
+	t.CreatedAt, t.ExpiresAt = normTime(t.CreatedAt), normTime(t.ExpiresAt)
+	_, err := s.exec(ctx, `INSERT INTO user_tokens (token_hash, purpose, user_id, email, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, t.TokenHash, string(t.Purpose), t.UserID, t.Email, s.ts(t.CreatedAt), s.ts(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("storage: create user token: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// ConsumeUserToken deletes and returns a live token in one statement, so
+// that two concurrent uses cannot both succeed.
+func (s *SQLStore) ConsumeUserToken(ctx context.Context, hash []byte, purpose TokenPurpose, now time.Time) (*UserToken, error) {
+	t := UserToken{TokenHash: hash}
+	var p string
+	err := s.queryRow(ctx, `DELETE FROM user_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ?
+		RETURNING purpose, user_id, email, created_at, expires_at`, hash, string(purpose), s.ts(now)).
+		Scan(&p, &t.UserID, &t.Email, timeDest{&t.CreatedAt}, timeDest{&t.ExpiresAt})
+	if err != nil {
+		return nil, fmt.Errorf("storage: consume user token: %w", s.mapErr(err))
+	}
+	t.Purpose = TokenPurpose(p)
+	return &t, nil
+}
+
+// DeleteUserTokens removes a user's tokens of one purpose, or all of them.
+func (s *SQLStore) DeleteUserTokens(ctx context.Context, userID string, purpose TokenPurpose) error {
+	q, args := `DELETE FROM user_tokens WHERE user_id = ?`, []any{userID}
+	if purpose != "" {
+		q, args = q+` AND purpose = ?`, append(args, string(purpose))
+	}
+	if _, err := s.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("storage: delete user tokens: %w", s.mapErr(err))
+	}
+	return nil
 }
 
 // updateOne runs a write that must touch a row; ErrNotFound otherwise.
@@ -337,6 +438,28 @@ func (s *SQLStore) DeleteUserBrowserSessions(ctx context.Context, userID string)
 	return nil
 }
 
+// ListUserBrowserSessions returns a user's live sessions, newest first.
+func (s *SQLStore) ListUserBrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error) {
+	rows, err := s.query(ctx, `SELECT `+sessionCols+` FROM browser_sessions WHERE user_id = ? AND expires_at > ?
+		ORDER BY created_at DESC, id`, userID, s.ts(time.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("storage: list browser sessions: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []BrowserSession
+	for rows.Next() {
+		b, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: list browser sessions: %w", s.mapErr(err))
+		}
+		out = append(out, *b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: list browser sessions: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
 // ---- pending authorizations ----
 
 const pendingCols = `id, client_id, form, csrf_token, user_id, session_id, auth_time, amr, consent_given,
@@ -432,6 +555,28 @@ func (s *SQLStore) DeleteConsent(ctx context.Context, userID, clientID string) e
 	return s.updateOne(ctx, "delete consent", `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
 }
 
+// ListUserConsents returns a user's grants ordered by client id.
+func (s *SQLStore) ListUserConsents(ctx context.Context, userID string) ([]Consent, error) {
+	rows, err := s.query(ctx, `SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents
+		WHERE user_id = ? ORDER BY client_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list consents: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []Consent
+	for rows.Next() {
+		var c Consent
+		if err := rows.Scan(&c.UserID, &c.ClientID, listDest{&c.Scopes}, timeDest{&c.GrantedAt}, timeDest{&c.UpdatedAt}); err != nil {
+			return nil, fmt.Errorf("storage: list consents: %w", s.mapErr(err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: list consents: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
 // ---- housekeeping ----
 
 // RevokeUserTokens deletes every access and refresh token whose subject is
@@ -441,6 +586,19 @@ func (s *SQLStore) RevokeUserTokens(ctx context.Context, userID string) error {
 		for _, t := range []string{tableAccess, tableRefresh} {
 			if _, err := s.exec(ctx, `DELETE FROM `+t+` WHERE subject = ?`, userID); err != nil {
 				return fmt.Errorf("storage: revoke user tokens: %w", s.mapErr(err))
+			}
+		}
+		return nil
+	})
+}
+
+// RevokeUserClientTokens deletes the access and refresh tokens clientID
+// holds for userID.
+func (s *SQLStore) RevokeUserClientTokens(ctx context.Context, userID, clientID string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		for _, t := range []string{tableAccess, tableRefresh} {
+			if _, err := s.exec(ctx, `DELETE FROM `+t+` WHERE subject = ? AND client_id = ?`, userID, clientID); err != nil {
+				return fmt.Errorf("storage: revoke user client tokens: %w", s.mapErr(err))
 			}
 		}
 		return nil
@@ -458,6 +616,7 @@ var prunable = []struct{ table, key string }{
 	{"oauth2_jtis", "jti"},
 	{"browser_sessions", "id"},
 	{"pending_authorizations", "id"},
+	{"user_tokens", "token_hash"},
 }
 
 // PruneExpired deletes up to batch rows that expired before now from each

@@ -49,8 +49,39 @@ type User struct {
 	DisplayName   string     `db:"display_name"`
 	PasswordHash  string     `db:"password_hash"` // argon2id PHC string, bcrypt on import, "" for passwordless
 	Status        UserStatus `db:"status"`
+	PictureURL    string     `db:"picture_url"`
+	Locale        string     `db:"locale"` // BCP 47 tag, e.g. "en-GB"
 	CreatedAt     time.Time  `db:"created_at"`
-	UpdatedAt     time.Time  `db:"updated_at"`
+	// UpdatedAt is also the optimistic-concurrency version: UpdateUser
+	// writes only if the row still has this value.
+	UpdatedAt time.Time  `db:"updated_at"`
+	DeletedAt *time.Time `db:"deleted_at"` // set while Status is deleted
+
+	// Sign-in lockout state, kept here so that it holds across replicas.
+	FailedLogins int        `db:"failed_logins"`
+	LastFailedAt *time.Time `db:"last_failed_at"`
+	LockedUntil  *time.Time `db:"locked_until"`
+}
+
+// TokenPurpose types a UserToken: a token issued for one purpose is never
+// accepted for another.
+type TokenPurpose string
+
+const (
+	TokenVerifyEmail   TokenPurpose = "verify_email"
+	TokenResetPassword TokenPurpose = "reset_password"
+	TokenChangeEmail   TokenPurpose = "change_email"
+)
+
+// UserToken is a single-use token sent by email. Only the SHA-256 of the
+// token is stored.
+type UserToken struct {
+	TokenHash []byte
+	Purpose   TokenPurpose
+	UserID    string
+	Email     string // the address it was sent to (the new one, for change_email)
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // AccessTokenFormat selects how a client's access tokens look.
@@ -176,6 +207,27 @@ type Users interface {
 	UpdateUserPasswordHash(ctx context.Context, id, hash string) error
 	// SetUserStatus changes the lifecycle state.
 	SetUserStatus(ctx context.Context, id string, status UserStatus) error
+	// UpdateUser writes the profile and lifecycle fields (username, email,
+	// email_verified, display name, picture, locale, status, deleted_at)
+	// if the row's updated_at still equals u.UpdatedAt, then sets
+	// u.UpdatedAt to the new value. ErrConflict when someone else changed
+	// the user first, ErrDuplicate when the username or email is taken.
+	UpdateUser(ctx context.Context, u *User) error
+	// RecordLoginFailure counts one failed sign-in and returns the count.
+	RecordLoginFailure(ctx context.Context, id string, at time.Time) (int, error)
+	// SetUserLockout sets the failure count and lock (0, nil clears both).
+	SetUserLockout(ctx context.Context, id string, failures int, lockedUntil *time.Time) error
+}
+
+// UserTokens persists single-use email tokens.
+type UserTokens interface {
+	CreateUserToken(ctx context.Context, t *UserToken) error
+	// ConsumeUserToken deletes and returns the live token with that hash
+	// and purpose; ErrNotFound when missing, expired, used or of another
+	// purpose (in which case it is left alone).
+	ConsumeUserToken(ctx context.Context, hash []byte, purpose TokenPurpose, now time.Time) (*UserToken, error)
+	// DeleteUserTokens removes a user's tokens of one purpose ("" = all).
+	DeleteUserTokens(ctx context.Context, userID string, purpose TokenPurpose) error
 }
 
 // Clients persists OAuth clients. fosite's GetClient is in FositeStore.
@@ -211,6 +263,8 @@ type BrowserSessions interface {
 	TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error
 	DeleteBrowserSession(ctx context.Context, id string) error
 	DeleteUserBrowserSessions(ctx context.Context, userID string) error
+	// ListUserBrowserSessions returns a user's live sessions, newest first.
+	ListUserBrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
 }
 
 // PendingAuthorizations persists login challenges.
@@ -229,6 +283,8 @@ type Consents interface {
 	// UpsertConsent replaces the scopes granted to the client.
 	UpsertConsent(ctx context.Context, c *Consent) error
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// ListUserConsents returns a user's grants ordered by client id.
+	ListUserConsents(ctx context.Context, userID string) ([]Consent, error)
 }
 
 // FositeStore is the whole storage contract fosite needs, named in one
@@ -253,6 +309,7 @@ type Store interface {
 	BrowserSessions
 	PendingAuthorizations
 	Consents
+	UserTokens
 
 	// InTx runs fn in one transaction (joining the one in ctx, if any) and
 	// commits when fn returns nil.
@@ -260,6 +317,9 @@ type Store interface {
 	// RevokeUserTokens deletes every access and refresh token whose subject
 	// is userID (sign-out everywhere, suspension).
 	RevokeUserTokens(ctx context.Context, userID string) error
+	// RevokeUserClientTokens deletes the access and refresh tokens one
+	// client holds for userID (a revoked consent).
+	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
 	// PruneExpired deletes up to batch expired rows from each table that
 	// expires (codes, tokens, PKCE/OIDC/PAR sessions, browser sessions,
 	// pending authorizations, used JTIs) and reports how many it deleted.
