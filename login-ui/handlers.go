@@ -4,8 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
 )
@@ -38,34 +41,28 @@ func (u *UI) internal(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // handleLogin shows and processes the sign-in form. With a challenge it
-// continues the pending authorization; without one it just signs in.
+// continues the pending authorization; without one it signs in to the
+// account page (or the local page named by next).
 func (u *UI) handleLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := u.pages.t
-		var challengeID string
+		var challengeID, next string
 		if r.Method == http.MethodPost {
 			if err := u.parseForm(w, r, "login"); err != nil {
 				u.badForm(w, r)
 				return
 			}
-			challengeID = r.PostForm.Get("challenge")
+			challengeID, next = r.PostForm.Get("challenge"), r.PostForm.Get("next")
 		} else {
-			challengeID = r.URL.Query().Get("challenge")
+			challengeID, next = r.URL.Query().Get("challenge"), r.URL.Query().Get("next")
 		}
-		var ch *provider.Challenge
-		if challengeID != "" {
-			c, err := u.flow.Challenge(r, challengeID)
-			if errors.Is(err, provider.ErrNoChallenge) {
-				u.expired(w, r)
-				return
-			}
-			if err != nil {
-				u.internal(w, r, err)
-				return
-			}
-			ch = c
+		next = localPath(next)
+		ch, ok := u.challenge(w, r, challengeID)
+		if !ok {
+			return
 		}
-		data := page{Title: t.SignInTitle, Challenge: challengeID, CSRF: u.flow.CSRFToken(w, r, "login")}
+		data := page{Title: t.SignInTitle, Challenge: challengeID, Next: next, CSRF: u.flow.CSRFToken(w, r, "login"),
+			Register: u.cfg.RegistrationEnabled, Upstreams: u.cfg.Upstreams}
 		if ch != nil {
 			data.Client = ch.Client
 			data.Login = ch.LoginHint
@@ -73,6 +70,10 @@ func (u *UI) handleLogin() http.Handler {
 		if r.Method == http.MethodGet {
 			if ch == nil {
 				if _, user, err := u.flow.CurrentSession(r); err == nil {
+					if next != "" {
+						http.Redirect(w, r, next, http.StatusFound)
+						return
+					}
 					u.pages.render(w, http.StatusOK, "signedin", page{Title: t.SignedInTitle, User: user.Username})
 					return
 				}
@@ -82,15 +83,39 @@ func (u *UI) handleLogin() http.Handler {
 		}
 
 		login := strings.TrimSpace(r.PostForm.Get("login"))
-		user, err := u.auth.Authenticate(r.Context(), login, r.PostForm.Get("password"))
-		if errors.Is(err, accounts.ErrInvalidCredentials) {
-			data.Login, data.Error = login, t.InvalidCredentials
-			u.pages.render(w, http.StatusUnauthorized, "login", data)
+		data.Login = login
+		ip := u.clientIP(r)
+		acctKey := "login:acct:" + strings.ToLower(login)
+		if wait, limited := u.limited(u.cfg.Limits.LoginIP, "login:ip:"+ip); limited {
+			u.tooMany(w, "login", data, wait)
 			return
 		}
-		if err != nil {
+		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, acctKey); limited {
+			u.tooMany(w, "login", data, wait)
+			return
+		}
+		user, err := u.accounts.Authenticate(r.Context(), login, r.PostForm.Get("password"))
+		var locked *accounts.LockedError
+		switch {
+		case errors.Is(err, accounts.ErrInvalidCredentials):
+			data.Error = t.InvalidCredentials
+			u.pages.render(w, http.StatusUnauthorized, "login", data)
+			return
+		case errors.As(err, &locked):
+			// The same answer as the rate limit: a lock says no more
+			// about the account than a limit on the name typed.
+			u.tooMany(w, "login", data, time.Until(locked.Until))
+			return
+		case errors.Is(err, accounts.ErrEmailNotVerified):
+			data.Error, data.Resend = t.EmailNotVerified, true
+			u.pages.render(w, http.StatusForbidden, "login", data)
+			return
+		case err != nil:
 			u.internal(w, r, err)
 			return
+		}
+		if l := u.cfg.Limits.LoginAccount; l != nil {
+			l.Reset(acctKey)
 		}
 		amr := []string{"pwd"}
 		if ch == nil {
@@ -98,16 +123,73 @@ func (u *UI) handleLogin() http.Handler {
 				u.internal(w, r, err)
 				return
 			}
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			if next == "" {
+				next = "/account"
+			}
+			http.Redirect(w, r, next, http.StatusSeeOther)
 			return
 		}
-		next, err := u.flow.AcceptLogin(w, r, ch, user, amr)
+		target, err := u.flow.AcceptLogin(w, r, ch, user, amr)
 		if err != nil {
 			u.internal(w, r, err)
 			return
 		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
+}
+
+// challenge loads the pending authorization named by id ("" is none). It
+// answers the request itself and returns false when the id is stale.
+func (u *UI) challenge(w http.ResponseWriter, r *http.Request, id string) (*provider.Challenge, bool) {
+	if id == "" {
+		return nil, true
+	}
+	ch, err := u.flow.Challenge(r, id)
+	if errors.Is(err, provider.ErrNoChallenge) {
+		u.expired(w, r)
+		return nil, false
+	}
+	if err != nil {
+		u.internal(w, r, err)
+		return nil, false
+	}
+	return ch, true
+}
+
+// localPath admits only same-site absolute paths as a place to go back
+// to, so that next cannot send the browser to another site.
+func localPath(p string) string {
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
+		strings.ContainsAny(p, "\r\n") {
+		return ""
+	}
+	if pu, err := url.Parse(p); err != nil || pu.Host != "" || pu.Scheme != "" {
+		return ""
+	}
+	return p
+}
+
+// clientIP is the address rate limits are keyed by.
+func (u *UI) clientIP(r *http.Request) string {
+	return ratelimit.ClientIP(r, u.cfg.TrustedProxies)
+}
+
+// limited consumes one event of l for key; nil l never limits.
+func (u *UI) limited(l Limiter, key string) (time.Duration, bool) {
+	if l == nil {
+		return 0, false
+	}
+	ok, wait := l.Allow(key)
+	return wait, !ok
+}
+
+// tooMany re-renders a form with the rate-limit message, a 429 and
+// Retry-After.
+func (u *UI) tooMany(w http.ResponseWriter, name string, data page, wait time.Duration) {
+	wait = max(wait, time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	data.Error = u.pages.t.tooMany(wait)
+	u.pages.render(w, http.StatusTooManyRequests, name, data)
 }
 
 // handleConsent lists the client and the scopes it asks for.

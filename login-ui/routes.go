@@ -14,11 +14,24 @@ func (u *UI) Routes(r *mux.Router) {
 		u.pages.Error(w, r, http.StatusForbidden, u.pages.t.SomethingWrong, u.pages.t.BadRequest)
 	}))
 	protect := func(h http.Handler) http.Handler { return cop.Handler(h) }
+	getPost := []string{http.MethodGet, http.MethodPost}
 
-	r.Handle("/login", protect(u.handleLogin())).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/consent", protect(u.handleConsent())).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/logout", protect(u.handleLogout())).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/login", protect(u.handleLogin())).Methods(getPost...)
+	r.Handle("/consent", protect(u.handleConsent())).Methods(getPost...)
+	r.Handle("/logout", protect(u.handleLogout())).Methods(getPost...)
+	r.Handle("/register", protect(u.handleRegister())).Methods(getPost...)
+	r.Handle("/verify-email", protect(u.handleVerifyEmail())).Methods(getPost...)
+	r.Handle("/forgot-password", protect(u.handleForgotPassword())).Methods(getPost...)
+	r.Handle("/reset-password", protect(u.handleResetPassword())).Methods(getPost...)
+	r.Handle("/account", u.handleAccount()).Methods(http.MethodGet)
+	r.Handle("/account/profile", protect(u.handleAccountProfile())).Methods(http.MethodPost)
+	r.Handle("/account/email", protect(u.handleAccountEmail())).Methods(http.MethodPost)
+	r.Handle("/account/password", protect(u.handleAccountPassword())).Methods(http.MethodPost)
+	r.Handle("/account/sessions/revoke", protect(u.handleAccountRevokeSession())).Methods(http.MethodPost)
+	r.Handle("/account/apps/revoke", protect(u.handleAccountRevokeApp())).Methods(http.MethodPost)
+	r.Handle("/account/delete", protect(u.handleAccountDelete())).Methods(http.MethodPost)
 	r.Handle("/error", u.handleError()).Methods(http.MethodGet)
+	r.Handle("/brand.css", u.pages.handleBrandCSS()).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/", http.RedirectHandler("/login", http.StatusFound)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

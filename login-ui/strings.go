@@ -1,14 +1,49 @@
 package loginui
 
+import (
+	"fmt"
+	"time"
+)
+
 // Strings are every user-visible string of the UI, in one place so that a
 // translation is one more value of this type.
 type Strings struct {
-	SignInTitle, UsernameOrEmail, Password, SignIn                  string
-	InvalidCredentials, SessionExpired, SomethingWrong, TryAgain    string
+	// Sign in
+	SignInTitle, UsernameOrEmail, Password, SignIn, ContinueTo, Or, ContinueWith string
+	ForgotPassword, CreateAccount, NoAccount                                     string
+	InvalidCredentials, TooManyAttempts, EmailNotVerified, ResendVerification    string
+	SessionExpired, SomethingWrong, TryAgain, BadRequest, NotFound               string
+
+	// Consent and sign out
 	ConsentTitle, WantsAccess, Permissions, Allow, Deny, SignedInAs string
-	SignOutTitle, SignOut, SignedOutTitle, SignedOutText            string
-	SignedInTitle, BadRequest, NotFound                             string
-	Scopes                                                          map[string]string
+	SignOutTitle, SignOutQuestion, SignOut, SignedOutTitle          string
+	SignedOutText, SignedInTitle, GoToAccount, Cancel               string
+
+	// Register
+	RegisterTitle, Email, Username, UsernameHelp, DisplayName, PasswordHelp string
+	ConfirmPassword, Register, HaveAccount, PasswordsDiffer, Required       string
+	RegistrationClosed, CheckEmailTitle, CheckEmailText                     string
+	ContinueToSignIn                                                        string
+
+	// Email verification
+	VerifyTitle, VerifyText, VerifyButton, VerifiedTitle, VerifiedText string
+	ResendTitle, ResendText, ResendButton, ResendSent                  string
+	LinkInvalid                                                        string
+
+	// Forgot / reset password
+	ForgotTitle, ForgotText, ForgotButton, ForgotSent, BackToSignIn string
+	ResetTitle, NewPassword, ResetButton, ResetDoneTitle            string
+	ResetDoneText                                                   string
+
+	// Account page
+	AccountTitle, Profile, PictureURL, Locale, Save, Saved, EmailSection         string
+	NewEmail, ChangeEmail, EmailChangeSent, Verified, NotVerified                string
+	PasswordSection, CurrentPassword, ChangePassword, PasswordChanged            string
+	SessionsSection, ThisDevice, SignedInAt, LastSeen, SessionEnded, NoSessions  string
+	AppsSection, NoApps, Revoke, AppRevoked, DeleteSection, DeleteText           string
+	DeleteConfirm, DeleteButton, DeletedTitle, DeletedText, UnknownDevice, Since string
+
+	Scopes map[string]string
 }
 
 // English is the default language.
@@ -17,28 +52,117 @@ var English = Strings{
 	UsernameOrEmail:    "Username or email",
 	Password:           "Password",
 	SignIn:             "Sign in",
+	ContinueTo:         "to continue to",
+	Or:                 "or",
+	ContinueWith:       "Continue with",
+	ForgotPassword:     "Forgot password?",
+	CreateAccount:      "Create an account",
+	NoAccount:          "No account yet?",
 	InvalidCredentials: "Invalid username or password.",
+	TooManyAttempts:    "Too many attempts. Try again in %s.",
+	EmailNotVerified:   "Verify your email address before signing in. We can send the link again.",
+	ResendVerification: "Send the verification link again",
 	SessionExpired:     "This sign-in request has expired. Go back to the application and start again.",
 	SomethingWrong:     "Something went wrong",
 	TryAgain:           "Please try again in a moment.",
-	ConsentTitle:       "Allow access?",
-	WantsAccess:        "wants to:",
-	Permissions:        "Permissions requested",
-	Allow:              "Allow",
-	Deny:               "Deny",
-	SignedInAs:         "Signed in as",
-	SignOutTitle:       "Sign out?",
-	SignOut:            "Sign out",
-	SignedOutTitle:     "Signed out",
-	SignedOutText:      "You have been signed out. You can close this window.",
-	SignedInTitle:      "You are signed in",
 	BadRequest:         "The form could not be read. Reload the page and try again.",
 	NotFound:           "Page not found",
+
+	ConsentTitle:    "Allow access?",
+	WantsAccess:     "wants to:",
+	Permissions:     "Permissions requested",
+	Allow:           "Allow",
+	Deny:            "Deny",
+	SignedInAs:      "Signed in as",
+	SignOutTitle:    "Sign out?",
+	SignOutQuestion: "Do you want to sign out?",
+	SignOut:         "Sign out",
+	SignedOutTitle:  "Signed out",
+	SignedOutText:   "You have been signed out. You can close this window.",
+	SignedInTitle:   "You are signed in",
+	GoToAccount:     "Manage your account",
+	Cancel:          "Cancel",
+
+	RegisterTitle:      "Create your account",
+	Email:              "Email",
+	Username:           "Username",
+	UsernameHelp:       "2–39 characters: lowercase letters, digits, dots, dashes and underscores.",
+	DisplayName:        "Name",
+	PasswordHelp:       "At least 8 characters. Avoid common passwords.",
+	ConfirmPassword:    "Confirm password",
+	Register:           "Create account",
+	HaveAccount:        "Already have an account?",
+	PasswordsDiffer:    "The passwords do not match.",
+	Required:           "is required",
+	RegistrationClosed: "Registration is closed. Ask an administrator for an account.",
+	CheckEmailTitle:    "Check your email",
+	CheckEmailText:     "If the address can be used, we have sent a link to %s. Follow it to verify your email address.",
+	ContinueToSignIn:   "Continue to sign in",
+
+	VerifyTitle:   "Verify your email",
+	VerifyText:    "Confirm that this email address is yours.",
+	VerifyButton:  "Verify my email",
+	VerifiedTitle: "Email verified",
+	VerifiedText:  "Your email address %s is verified.",
+	ResendTitle:   "Verify your email",
+	ResendText:    "Enter your username or email and we will send a new verification link.",
+	ResendButton:  "Send link",
+	ResendSent:    "If that account needs verifying, a new link is on its way.",
+	LinkInvalid:   "This link is invalid or has expired. Links work once and only for a limited time.",
+
+	ForgotTitle:    "Reset your password",
+	ForgotText:     "Enter your email address and we will send you a link to choose a new password.",
+	ForgotButton:   "Send reset link",
+	ForgotSent:     "If an account uses %s, a password reset link is on its way. It expires in one hour.",
+	BackToSignIn:   "Back to sign in",
+	ResetTitle:     "Choose a new password",
+	NewPassword:    "New password",
+	ResetButton:    "Set new password",
+	ResetDoneTitle: "Password changed",
+	ResetDoneText:  "Your password has been changed and you have been signed out everywhere. Sign in with the new password.",
+
+	AccountTitle:     "Your account",
+	Profile:          "Profile",
+	PictureURL:       "Picture URL",
+	Locale:           "Language (e.g. en or en-GB)",
+	Save:             "Save",
+	Saved:            "Saved.",
+	EmailSection:     "Email address",
+	NewEmail:         "New email address",
+	ChangeEmail:      "Change email",
+	EmailChangeSent:  "We sent a confirmation link to the new address. The change happens when you follow it.",
+	Verified:         "verified",
+	NotVerified:      "not verified",
+	PasswordSection:  "Password",
+	CurrentPassword:  "Current password",
+	ChangePassword:   "Change password",
+	PasswordChanged:  "Password changed. Your other sessions have been signed out.",
+	SessionsSection:  "Where you are signed in",
+	ThisDevice:       "this device",
+	SignedInAt:       "Signed in",
+	LastSeen:         "last active",
+	SessionEnded:     "That session has been signed out.",
+	NoSessions:       "No other sessions.",
+	AppsSection:      "Connected apps",
+	NoApps:           "You have not connected any apps.",
+	Revoke:           "Disconnect",
+	AppRevoked:       "The app has been disconnected and its access revoked.",
+	DeleteSection:    "Delete account",
+	DeleteText:       "Deleting your account signs you out everywhere and disconnects every app. Contact support within the grace period if you change your mind.",
+	DeleteConfirm:    "I understand, delete my account",
+	DeleteButton:     "Delete my account",
+	DeletedTitle:     "Account deleted",
+	DeletedText:      "Your account has been deleted and you have been signed out.",
+	UnknownDevice:    "Unknown browser",
+	Since:            "since",
+
 	Scopes: map[string]string{
 		"openid":         "Sign you in with your account",
 		"profile":        "See your name and username",
 		"email":          "See your email address",
 		"offline_access": "Stay signed in when you are not using it",
+		"account:read":   "See your account details and sessions",
+		"account:write":  "Change your account details and password",
 	},
 }
 
@@ -47,4 +171,18 @@ func (s Strings) scopeLabel(scope string) string {
 		return l
 	}
 	return "Use the “" + scope + "” permission"
+}
+
+// tooMany renders TooManyAttempts with a rounded wait.
+func (s Strings) tooMany(wait time.Duration) string {
+	var d string
+	switch {
+	case wait <= time.Minute:
+		d = fmt.Sprintf("%d seconds", max(1, int(wait.Round(time.Second)/time.Second)))
+	case wait < 2*time.Hour:
+		d = fmt.Sprintf("%d minutes", int((wait+time.Minute-1)/time.Minute))
+	default:
+		d = fmt.Sprintf("%d hours", int((wait+time.Hour-1)/time.Hour))
+	}
+	return fmt.Sprintf(s.TooManyAttempts, d)
 }

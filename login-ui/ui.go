@@ -1,5 +1,6 @@
-// Package loginui serves the pages a person sees: sign in, consent, sign
-// out and errors. Pages are server-rendered html/template, work without
+// Package loginui serves the pages a person sees: sign in, consent,
+// registration, email verification, forgotten and reset passwords, the
+// account page, sign out and errors. Pages are server-rendered html/template, work without
 // JavaScript, and every form is CSRF-protected twice: Go's
 // http.CrossOriginProtection rejects cross-site POSTs by Sec-Fetch-Site and
 // Origin, and each form carries a token bound to the browser's flow cookie.
@@ -14,8 +15,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"regexp"
+	"time"
 
 	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -41,14 +46,62 @@ type Flow interface {
 
 var _ Flow = (*provider.Provider)(nil)
 
-// Authenticator checks credentials (provider/accounts).
-type Authenticator interface {
+// Accounts is the lifecycle the pages drive (provider/accounts).
+type Accounts interface {
 	Authenticate(ctx context.Context, login, password string) (*storage.User, error)
+	Register(ctx context.Context, r accounts.Registration) error
+	ResendVerification(ctx context.Context, login string) error
+	ConfirmEmail(ctx context.Context, token string) (*storage.User, error)
+	ForgotPassword(ctx context.Context, email string) error
+	CheckResetToken(ctx context.Context, token string) error
+	ResetPassword(ctx context.Context, token, password string) (*storage.User, error)
+	ChangePassword(ctx context.Context, userID, current, password, keepSessionID string) error
+	UpdateProfile(ctx context.Context, userID string, p accounts.ProfileUpdate) (*storage.User, error)
+	ChangeEmail(ctx context.Context, userID, newEmail string) error
+	VerifyPassword(ctx context.Context, u *storage.User, password string) error
+	ListSessions(ctx context.Context, userID, currentID string) ([]accounts.SessionView, error)
+	RevokeSession(ctx context.Context, userID, sessionID string) error
+	ListConsents(ctx context.Context, userID string) ([]accounts.ConsentView, error)
+	RevokeConsent(ctx context.Context, userID, clientID string) error
+	DeleteAccount(ctx context.Context, userID, password string) error
 }
 
-// Brand is the product's look.
-type Brand struct {
+var _ Accounts = (*accounts.Service)(nil)
+
+// Limiter is a rate limit keyed by string (internal/ratelimit).
+type Limiter interface {
+	Allow(key string) (ok bool, retryAfter time.Duration)
+	Reset(key string)
+}
+
+// Limits are the rate limits of the credential pages; nil means none.
+type Limits struct {
+	LoginIP, LoginAccount Limiter // sign-in attempts per client IP and per login name
+	Register              Limiter // registrations per client IP
+	Email                 Limiter // verification and reset emails, per IP and per address
+	Reset                 Limiter // reset-password submissions per client IP
+}
+
+// Upstream is an external identity provider offered as "Continue with …".
+type Upstream struct {
 	Name string
+	URL  string // starts the upstream sign-in; the challenge is appended
+}
+
+// Config is how the pages behave.
+type Config struct {
+	RegistrationEnabled bool
+	Limits              Limits
+	TrustedProxies      []netip.Prefix // whose X-Forwarded-For is believed
+	Upstreams           []Upstream
+}
+
+// Brand is the product's look, from configuration.
+type Brand struct {
+	Name         string
+	LogoURL      string
+	PrimaryColor string // CSS color, e.g. #3b5bdb
+	SupportEmail string
 }
 
 // Pages renders templates. It exists before the provider (which needs the
@@ -69,8 +122,12 @@ func NewPages(brand Brand, log *slog.Logger) (*Pages, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pages{brand: brand, tmpl: map[string]*template.Template{}, t: English, log: log}
-	for _, name := range []string{"login", "consent", "logout", "error", "signedin"} {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+	if !safeColor.MatchString(brand.PrimaryColor) {
+		brand.PrimaryColor = ""
+	}
+	for _, name := range []string{"login", "consent", "logout", "error", "signedin", "register", "message",
+		"verify", "forgot", "reset", "account"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -79,30 +136,65 @@ func NewPages(brand Brand, log *slog.Logger) (*Pages, error) {
 	return p, nil
 }
 
+// safeColor admits the CSS colors branding may set (it is written into a
+// style attribute).
+var safeColor = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-z]{3,20})$`)
+
+// field is what the "field" template renders: a labelled input with its
+// help text and error bound by aria-describedby.
+type field struct {
+	Name, Label, Type, Auto, Value, Err, Help string
+	Req                                       bool
+}
+
+var funcs = template.FuncMap{
+	"fieldOf": func(name, label, typ, auto, value, err, help string, req bool) field {
+		return field{Name: name, Label: label, Type: typ, Auto: auto, Value: value, Err: err, Help: help, Req: req}
+	},
+}
+
 // page is the data every template gets.
 type page struct {
-	Title string
-	Brand Brand
-	T     Strings
-	Error string
-	CSRF  string
+	Title  string
+	Brand  Brand
+	T      Strings
+	Error  string            // announced at the top of the form
+	Notice string            // a success message
+	Fields map[string]string // field name → its error
+	Values map[string]string // what the person typed (never passwords)
+	CSRF   string
 	// page-specific
-	Challenge   string
-	Client      *storage.Client
-	Login       string
-	Scopes      []scopeView
-	User        string
-	Detail      string
-	Done        bool
-	ClientID    string
-	RedirectURI string
-	State       string
+	Challenge    string
+	Client       *storage.Client
+	Login        string
+	Scopes       []scopeView
+	User         string
+	Detail       string
+	Done         bool
+	ClientID     string
+	RedirectURI  string
+	State        string
+	Token        string
+	Register     bool
+	Upstreams    []Upstream
+	Resend       bool
+	Account      *storage.User
+	HasPassword  bool
+	Sessions     []accounts.SessionView
+	Consents     []accounts.ConsentView
+	Link         string
+	LinkText     string
+	Next         string
+	EmailPending bool
 }
 
 type scopeView struct{ Name, Label string }
 
 func (p *Pages) render(w http.ResponseWriter, status int, name string, data page) {
 	data.Brand, data.T = p.brand, p.t
+	if data.Values == nil {
+		data.Values = map[string]string{}
+	}
 	var buf bytes.Buffer
 	if err := p.tmpl[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		p.log.Error("rendering page", "page", name, "err", err)
@@ -113,7 +205,7 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, data page
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; form-action 'self' http: https:")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
@@ -128,18 +220,19 @@ var _ provider.ErrorPage = (*Pages)(nil).Error
 
 // UI serves the login pages.
 type UI struct {
-	pages *Pages
-	flow  Flow
-	auth  Authenticator
-	log   *slog.Logger
+	pages    *Pages
+	flow     Flow
+	accounts Accounts
+	cfg      Config
+	log      *slog.Logger
 }
 
 // New returns the login UI.
-func New(pages *Pages, flow Flow, auth Authenticator, log *slog.Logger) *UI {
+func New(pages *Pages, flow Flow, acc Accounts, cfg Config, log *slog.Logger) *UI {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &UI{pages: pages, flow: flow, auth: auth, log: log}
+	return &UI{pages: pages, flow: flow, accounts: acc, cfg: cfg, log: log}
 }
 
 func staticHandler() http.Handler {
@@ -155,3 +248,14 @@ func staticHandler() http.Handler {
 }
 
 var errBadForm = errors.New("bad form")
+
+// handleBrandCSS serves the configured primary color as a stylesheet, so
+// that the pages' Content-Security-Policy needs no inline styles.
+func (p *Pages) handleBrandCSS() http.Handler {
+	body := []byte(":root { --primary: " + p.brand.PrimaryColor + "; }\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(body)
+	})
+}

@@ -23,7 +23,7 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			"revocation_endpoint":                           iss + pathRevoke,
 			"end_session_endpoint":                          iss + pathEndSession,
 			"pushed_authorization_request_endpoint":         iss + pathPAR,
-			"scopes_supported":                              []string{"openid", "profile", "email", "offline_access"},
+			"scopes_supported":                              []string{"openid", "profile", "email", "offline_access", ScopeAccountRead, ScopeAccountWrite},
 			"response_types_supported":                      []string{"code"},
 			"response_modes_supported":                      []string{"query", "form_post"},
 			"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},

@@ -36,6 +36,14 @@ func (p *Provider) Routes(r *mux.Router) {
 	r.Handle(pathPAR, limitBody(p.handlePAR()))
 	r.Handle(pathUserinfo, limitBody(p.handleUserinfo())).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(pathEndSession, limitBody(p.handleEndSession())).Methods(http.MethodGet, http.MethodPost)
+
+	// The account API for relying parties (bearer tokens).
+	r.Handle("/account/me", p.handleAccountGet()).Methods(http.MethodGet)
+	r.Handle("/account/me", p.handleAccountPatch()).Methods(http.MethodPatch)
+	r.Handle("/account/me", p.handleAccountDelete()).Methods(http.MethodDelete)
+	r.Handle("/account/me/password", p.handleAccountPassword()).Methods(http.MethodPost)
+	r.Handle("/account/me/sessions", p.handleAccountSessions()).Methods(http.MethodGet)
+	r.Handle("/account/me/sessions/{id}", p.handleAccountSessionDelete()).Methods(http.MethodDelete)
 }
 
 func limitBody(h http.Handler) http.Handler {

@@ -47,15 +47,13 @@ type result struct {
 
 // load runs op in a closed loop on c workers: for warmup, discarding what
 // happens, then for d, recording every operation that completes inside
-// the window. Operations still in flight when the window closes are
-// cancelled and not counted.
+// the window. Operations still in flight when the window closes are left
+// to finish (cancelling them would make the server log errors) but are
+// not counted.
 func load(ctx context.Context, c int, warmup, d time.Duration, op operation) result {
 	start := time.Now()
 	measureStart := start.Add(warmup)
 	measureEnd := measureStart.Add(d)
-	opCtx, cancel := context.WithDeadline(ctx, measureEnd)
-	defer cancel()
-
 	stats := make([]workerStats, c)
 	var wg sync.WaitGroup
 	for i := range stats {
@@ -63,11 +61,14 @@ func load(ctx context.Context, c int, warmup, d time.Duration, op operation) res
 		w.messages = map[string]int{}
 		w.latencies = make([]time.Duration, 0, 1024)
 		wg.Go(func() {
-			for opCtx.Err() == nil {
+			for ctx.Err() == nil {
 				t0 := time.Now()
-				err := op(opCtx)
+				if !t0.Before(measureEnd) {
+					return
+				}
+				err := op(ctx)
 				t1 := time.Now()
-				if t1.Before(measureStart) || !t1.Before(measureEnd) || opCtx.Err() != nil {
+				if t1.Before(measureStart) || !t1.Before(measureEnd) || ctx.Err() != nil {
 					continue
 				}
 				if err != nil {

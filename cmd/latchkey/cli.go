@@ -49,7 +49,7 @@ func (e *env) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	config.RegisterFlags(root.PersistentFlags())
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.clientsCmd(), e.usersCmd(), e.keysCmd(), e.versionCmd())
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.clientsCmd(), e.usersCmd(), e.keysCmd(), e.settingsCmd(), e.versionCmd())
 	return root
 }
 

@@ -48,7 +48,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 
 // newAccountsFor builds the accounts service the CLI commands use.
 func newAccountsFor(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) *accounts.Service {
-	return newAccounts(cfg, store, log)
+	return newAccounts(cfg, store, log, nil)
 }
 
 func (e *env) clientsCmd() *cobra.Command {

@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/admin"
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/internal/ratelimit"
 	loginui "github.com/latchkey/latchkey/login-ui"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
@@ -32,6 +33,7 @@ type app struct {
 	keys     *keys.Manager
 	accounts *accounts.Service
 	provider *provider.Provider
+	mail     *mailer
 	public   http.Handler
 	admin    http.Handler
 }
@@ -62,9 +64,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err := a.keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	a.accounts = newAccounts(cfg, store, log)
+	a.mail, err = newMailer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.accounts = newAccounts(cfg, store, log, a.mail)
 
-	pages, err := loginui.NewPages(loginui.Brand{Name: "Latchkey"}, log)
+	pages, err := loginui.NewPages(loginui.Brand{Name: cfg.BrandName, LogoURL: cfg.BrandLogoURL,
+		PrimaryColor: cfg.BrandColor, SupportEmail: cfg.SupportEmail}, log)
 	if err != nil {
 		return nil, fmt.Errorf("login pages: %w", err)
 	}
@@ -86,7 +93,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	ui := loginui.New(pages, a.provider, a.accounts, log)
+	uiCfg, err := loginUIConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
 
 	m := metrics.New()
 	pub := mux.NewRouter()
@@ -112,16 +123,68 @@ func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger
 	})
 }
 
-func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) *accounts.Service {
+// newAccounts builds the account rules; mailer may be nil (the CLI sends
+// no email).
+func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger, mailer accounts.Mailer) *accounts.Service {
+	threshold := cfg.LockoutThreshold
+	if threshold == 0 {
+		threshold = -1 // accounts: negative disables
+	}
 	return accounts.New(store, accounts.Options{
 		Hasher: accounts.NewArgon2id(accounts.Argon2Params{
 			MemoryKiB:   cfg.Argon2MemoryKiB,
 			Iterations:  cfg.Argon2Iterations,
 			Parallelism: cfg.Argon2Parallelism,
 		}, cfg.PasswordHashConcurrency),
-		SessionTTL: cfg.SessionTTL,
-		Logger:     log,
+		SessionTTL:           cfg.SessionTTL,
+		Logger:               log,
+		BaseURL:              cfg.Issuer,
+		Mailer:               mailer,
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+		RegistrationDisabled: !cfg.Registration,
+		VerifyTTL:            cfg.VerifyTokenTTL,
+		ResetTTL:             cfg.ResetTokenTTL,
+		Lockout:              accounts.LockoutPolicy{Threshold: threshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax},
 	})
+}
+
+// loginUIConfig turns the settings into the login UI's behaviour; the
+// values were validated when the configuration was loaded.
+func loginUIConfig(cfg *config.Config) (loginui.Config, error) {
+	proxies, err := ratelimit.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return loginui.Config{}, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %w", err)
+	}
+	limiter := func(env, spec string) (loginui.Limiter, error) {
+		l, err := ratelimit.ParseLimit(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", env, err)
+		}
+		if l.Unlimited() {
+			return nil, nil
+		}
+		return ratelimit.New(l), nil
+	}
+	var lim loginui.Limits
+	for _, x := range []struct {
+		dst       *loginui.Limiter
+		env, spec string
+	}{
+		{&lim.LoginIP, "LATCHKEY_RATE_LOGIN_IP", cfg.RateLoginIP},
+		{&lim.LoginAccount, "LATCHKEY_RATE_LOGIN_ACCOUNT", cfg.RateLoginAccount},
+		{&lim.Register, "LATCHKEY_RATE_REGISTER", cfg.RateRegister},
+		{&lim.Email, "LATCHKEY_RATE_EMAIL", cfg.RateEmail},
+		{&lim.Reset, "LATCHKEY_RATE_RESET", cfg.RateReset},
+	} {
+		l, err := limiter(x.env, x.spec)
+		if err != nil {
+			return loginui.Config{}, err
+		}
+		if l != nil {
+			*x.dst = l
+		}
+	}
+	return loginui.Config{RegistrationEnabled: cfg.Registration, Limits: lim, TrustedProxies: proxies}, nil
 }
 
 // securityHeaders sets headers every public response should carry.
@@ -178,6 +241,7 @@ func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *sl
 		})
 	}
 	wg.Go(func() { a.keys.Run(ctx) })
+	wg.Go(func() { a.mail.queue.Run(ctx) })
 	wg.Go(func() { provider.RunPruner(ctx, a.store, cfg.PruneEvery, cfg.PruneBatch, log) })
 
 	<-ctx.Done()

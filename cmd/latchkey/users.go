@@ -39,7 +39,7 @@ func (e *env) usersCmd() *cobra.Command {
 				}
 			}
 			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
-				u, err := newAccounts(cfg, store, log).CreateUser(ctx, nu)
+				u, err := newAccounts(cfg, store, log, nil).CreateUser(ctx, nu)
 				var ve *accounts.ValidationError
 				if errors.As(err, &ve) && ve.Field == "password" {
 					return fmt.Errorf("--password-stdin: %s", ve.Message)

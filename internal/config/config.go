@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,7 +30,11 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/latchkey/latchkey/internal/ratelimit"
 )
+
+var brandColor = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-z]{3,20})$`)
 
 // EnvPrefix is the prefix of every environment variable read by Load.
 const EnvPrefix = "LATCHKEY_"
@@ -72,6 +77,29 @@ type Config struct {
 
 	LogLevel  string // debug|info|warn|error
 	LogFormat string // text|json
+
+	// Login UI, branding and the account lifecycle.
+	BrandName            string
+	BrandLogoURL         string
+	BrandColor           string
+	SupportEmail         string
+	Registration         bool // self-service registration enabled
+	RequireVerifiedEmail bool
+	VerifyTokenTTL       time.Duration
+	ResetTokenTTL        time.Duration
+	SMTPURL              string // "" = log emails instead of sending them
+	MailFrom             string
+
+	// Abuse protection: rate limits ("COUNT/PERIOD" or "off") and lockout.
+	RateLoginIP      string
+	RateLoginAccount string
+	RateRegister     string
+	RateEmail        string
+	RateReset        string
+	LockoutThreshold int // 0 disables lockout
+	LockoutBase      time.Duration
+	LockoutMax       time.Duration
+	TrustedProxies   string // comma-separated CIDRs whose X-Forwarded-For is believed
 
 	Warnings []string // messages the caller logs at start
 
@@ -164,6 +192,44 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.LogLevel }},
 		{name: "log_format", def: "text", help: "Log format: text or json.",
 			field: func(c *Config) any { return &c.LogFormat }},
+		{name: "brand_name", def: "Latchkey", help: "Product name shown on the pages and in emails.",
+			field: func(c *Config) any { return &c.BrandName }},
+		{name: "brand_logo_url", def: "", help: "https URL of a logo shown instead of the product name.",
+			field: func(c *Config) any { return &c.BrandLogoURL }},
+		{name: "brand_color", def: "", help: "Primary color of the pages, e.g. #2f5bea.",
+			field: func(c *Config) any { return &c.BrandColor }},
+		{name: "support_email", def: "", help: "Support address shown on the pages and in emails.",
+			field: func(c *Config) any { return &c.SupportEmail }},
+		{name: "registration", def: "true", help: "Allow self-service registration.",
+			field: func(c *Config) any { return &c.Registration }},
+		{name: "require_verified_email", def: "false", help: "Refuse sign-in until the email address is verified.",
+			field: func(c *Config) any { return &c.RequireVerifiedEmail }},
+		{name: "verify_token_ttl", def: "24h", help: "Lifetime of email verification links.",
+			field: func(c *Config) any { return &c.VerifyTokenTTL }},
+		{name: "reset_token_ttl", def: "1h", help: "Lifetime of password reset links.",
+			field: func(c *Config) any { return &c.ResetTokenTTL }},
+		{name: "smtp_url", def: "", help: "SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; unset logs emails instead.",
+			field: func(c *Config) any { return &c.SMTPURL }},
+		{name: "mail_from", def: "Latchkey <no-reply@localhost>", help: "From address of the emails.",
+			field: func(c *Config) any { return &c.MailFrom }},
+		{name: "rate_login_ip", def: "30/1m", help: "Sign-in attempts per client IP (COUNT/PERIOD, or off).",
+			field: func(c *Config) any { return &c.RateLoginIP }},
+		{name: "rate_login_account", def: "10/15m", help: "Sign-in attempts per username or email typed.",
+			field: func(c *Config) any { return &c.RateLoginAccount }},
+		{name: "rate_register", def: "10/1h", help: "Registrations per client IP.",
+			field: func(c *Config) any { return &c.RateRegister }},
+		{name: "rate_email", def: "5/1h", help: "Verification and reset emails per client IP and per address.",
+			field: func(c *Config) any { return &c.RateEmail }},
+		{name: "rate_reset", def: "10/1h", help: "Password reset submissions per client IP.",
+			field: func(c *Config) any { return &c.RateReset }},
+		{name: "lockout_threshold", def: "5", help: "Consecutive failed sign-ins that lock an account; 0 disables lockout.",
+			field: func(c *Config) any { return &c.LockoutThreshold }},
+		{name: "lockout_base", def: "1m", help: "First lock duration; it doubles with each further failure.",
+			field: func(c *Config) any { return &c.LockoutBase }},
+		{name: "lockout_max", def: "1h", help: "Longest lock duration.",
+			field: func(c *Config) any { return &c.LockoutMax }},
+		{name: "trusted_proxies", def: "", help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.",
+			field: func(c *Config) any { return &c.TrustedProxies }},
 	}
 }
 
@@ -570,6 +636,38 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", "unknown format %q (use text or json)", c.LogFormat)
+	}
+	for name, v := range map[string]string{"rate_login_ip": c.RateLoginIP, "rate_login_account": c.RateLoginAccount,
+		"rate_register": c.RateRegister, "rate_email": c.RateEmail, "rate_reset": c.RateReset} {
+		if _, err := ratelimit.ParseLimit(v); err != nil {
+			bad(name, "%v", err)
+		}
+	}
+	if _, err := ratelimit.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		bad("trusted_proxies", "%v", err)
+	}
+	if c.LockoutThreshold < 0 {
+		bad("lockout_threshold", "must be 0 or more (got %d)", c.LockoutThreshold)
+	}
+	if c.LockoutBase <= 0 || c.LockoutMax < c.LockoutBase {
+		bad("lockout_base", "must be positive and not above LATCHKEY_LOCKOUT_MAX")
+	}
+	if c.VerifyTokenTTL <= 0 {
+		bad("verify_token_ttl", "must be positive")
+	}
+	if c.ResetTokenTTL <= 0 {
+		bad("reset_token_ttl", "must be positive")
+	}
+	if c.BrandLogoURL != "" {
+		if u, err := url.Parse(c.BrandLogoURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("brand_logo_url", "must be an https:// URL")
+		}
+	}
+	if c.BrandColor != "" && !brandColor.MatchString(c.BrandColor) {
+		bad("brand_color", "must be a CSS hex color such as #2f5bea or a color name")
+	}
+	if c.SMTPURL != "" && !strings.HasPrefix(c.SMTPURL, "smtp://") && !strings.HasPrefix(c.SMTPURL, "smtps://") {
+		bad("smtp_url", "must start with smtp:// or smtps://")
 	}
 	return errors.Join(errs...)
 }

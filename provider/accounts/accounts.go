@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	lkmail "github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -24,8 +25,10 @@ type Store interface {
 	storage.Clients
 	storage.BrowserSessions
 	storage.Consents
+	storage.UserTokens
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	RevokeUserTokens(ctx context.Context, userID string) error
+	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
 }
 
 // Options configure a Service.
@@ -34,10 +37,23 @@ type Options struct {
 	SessionTTL time.Duration  // browser session lifetime; default 24h
 	Now        func() time.Time
 	Logger     *slog.Logger
+
+	// BaseURL is the issuer; links in emails point below it.
+	BaseURL string
+	// Mailer sends the account emails; nil sends none.
+	Mailer Mailer
+	// RequireVerifiedEmail refuses sign-in until the email is verified.
+	RequireVerifiedEmail bool
+	// RegistrationDisabled turns self-service registration off.
+	RegistrationDisabled bool
+	VerifyTTL            time.Duration // verification links; default 24h
+	ResetTTL             time.Duration // password-reset links; default 1h
+	Lockout              LockoutPolicy
 }
 
 // Service applies the account rules.
 type Service struct {
+	opts   Options
 	store  Store
 	hasher PasswordHasher
 	ttl    time.Duration
@@ -50,7 +66,22 @@ type Service struct {
 
 // New returns a Service.
 func New(store Store, opts Options) *Service {
-	s := &Service{store: store, hasher: opts.Hasher, ttl: opts.SessionTTL, now: opts.Now, log: opts.Logger}
+	if opts.VerifyTTL <= 0 {
+		opts.VerifyTTL = 24 * time.Hour
+	}
+	if opts.ResetTTL <= 0 {
+		opts.ResetTTL = time.Hour
+	}
+	if opts.Lockout.Threshold == 0 {
+		opts.Lockout.Threshold = 5
+	}
+	if opts.Lockout.Base <= 0 {
+		opts.Lockout.Base = time.Minute
+	}
+	if opts.Lockout.Max < opts.Lockout.Base {
+		opts.Lockout.Max = max(time.Hour, opts.Lockout.Base)
+	}
+	s := &Service{opts: opts, store: store, hasher: opts.Hasher, ttl: opts.SessionTTL, now: opts.Now, log: opts.Logger}
 	if s.hasher == nil {
 		s.hasher = NewArgon2id(DefaultArgon2Params, 4)
 	}
@@ -99,6 +130,12 @@ type NewUser struct {
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,38}$`)
 
+// Messages shared by several rules.
+const (
+	msgUsername = "must be 2–39 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+	msgTaken    = "username or email is already taken"
+)
+
 // Password policy per NIST 800-63B: length only, no composition rules.
 const (
 	minPasswordLen = 8
@@ -115,6 +152,8 @@ func CheckPassword(password, username, email string) error {
 		return invalid("password", "must be at most %d characters", maxPasswordLen)
 	case strings.EqualFold(password, username) || strings.EqualFold(password, email):
 		return invalid("password", "must not be your username or email")
+	case isCommonPassword(password):
+		return invalid("password", "is one of the most common passwords; choose another")
 	}
 	return nil
 }
@@ -124,7 +163,7 @@ func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, err
 	username := strings.ToLower(strings.TrimSpace(u.Username))
 	email := strings.TrimSpace(u.Email)
 	if !usernamePattern.MatchString(username) {
-		return nil, invalid("username", "must be 2–39 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+		return nil, invalid("username", msgUsername)
 	}
 	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
 		return nil, invalid("email", "must be a valid email address")
@@ -154,15 +193,18 @@ func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, err
 	}
 	if err := s.store.CreateUser(ctx, user); err != nil {
 		if errors.Is(err, storage.ErrDuplicate) {
-			return nil, invalid("username", "username or email is already taken")
+			return nil, invalid("username", msgTaken)
 		}
 		return nil, fmt.Errorf("creating user: %w", err)
 	}
 	return user, nil
 }
 
-// Authenticate checks a username-or-email and password. Every failure is
-// ErrInvalidCredentials (or a wrapped internal error).
+// Authenticate checks a username-or-email and password. A failure is
+// ErrInvalidCredentials whether the account is unknown, the password wrong
+// or the account suspended or deleted; a *LockedError after too many
+// failures; ErrEmailNotVerified (only after a correct password) when
+// sign-in requires a verified email.
 func (s *Service) Authenticate(ctx context.Context, login, password string) (*storage.User, error) {
 	login = strings.TrimSpace(login)
 	if login == "" || password == "" || len(password) > 4*maxPasswordLen {
@@ -178,6 +220,10 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*st
 	if err != nil {
 		return nil, fmt.Errorf("looking up user: %w", err)
 	}
+	now := s.now().UTC()
+	if user.LockedUntil != nil && user.LockedUntil.After(now) {
+		return nil, &LockedError{Until: *user.LockedUntil}
+	}
 	if user.PasswordHash == "" {
 		_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
 		return nil, ErrInvalidCredentials
@@ -186,8 +232,19 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*st
 	if err != nil {
 		return nil, fmt.Errorf("verifying password: %w", err)
 	}
-	if !ok || user.Status != storage.UserActive {
+	if !ok {
+		if err := s.recordFailure(ctx, user, now); err != nil {
+			s.log.Warn("recording failed sign-in", "user", user.ID, "err", err)
+		}
 		return nil, ErrInvalidCredentials
+	}
+	if user.Status != storage.UserActive {
+		return nil, ErrInvalidCredentials
+	}
+	if user.FailedLogins > 0 || user.LockedUntil != nil {
+		if err := s.store.SetUserLockout(ctx, user.ID, 0, nil); err != nil {
+			s.log.Warn("clearing failed sign-ins", "user", user.ID, "err", err)
+		}
 	}
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
@@ -196,7 +253,40 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*st
 			}
 		}
 	}
+	if s.opts.RequireVerifiedEmail && !user.EmailVerified {
+		return nil, ErrEmailNotVerified
+	}
 	return user, nil
+}
+
+// recordFailure counts a failed sign-in and locks the account when the
+// policy says so; the owner is told by email when the lock first starts.
+func (s *Service) recordFailure(ctx context.Context, u *storage.User, now time.Time) error {
+	if s.opts.Lockout.Threshold < 0 || u.Status != storage.UserActive {
+		return nil
+	}
+	if u.LastFailedAt != nil && now.Sub(*u.LastFailedAt) > failureMemory {
+		if err := s.store.SetUserLockout(ctx, u.ID, 0, nil); err != nil {
+			return err
+		}
+	}
+	n, err := s.store.RecordLoginFailure(ctx, u.ID, now)
+	if err != nil {
+		return err
+	}
+	d := s.opts.Lockout.lockFor(n)
+	if d == 0 {
+		return nil
+	}
+	until := now.Add(d)
+	if err := s.store.SetUserLockout(ctx, u.ID, n, &until); err != nil {
+		return err
+	}
+	if n == s.opts.Lockout.Threshold {
+		s.log.Info("account locked after failed sign-ins", "user", u.ID, "failures", n, "until", until)
+		s.send(ctx, lkmail.KindAccountLocked, u.Email, lkmail.Data{Name: displayName(u), Until: until, Link: s.link("/forgot-password", nil)})
+	}
+	return nil
 }
 
 func (s *Service) dummy(ctx context.Context) string {

@@ -1,0 +1,291 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// The account API lets a relying party act for the signed-in person with
+// a bearer access token: account:read to look, account:write to change.
+const (
+	ScopeAccountRead  = "account:read"
+	ScopeAccountWrite = "account:write"
+)
+
+// accountJSON is the person's account as the API shows it. The password
+// hash, lockout state and internal fields are never shown.
+type accountJSON struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	DisplayName   string    `json:"display_name"`
+	PictureURL    string    `json:"picture_url"`
+	Locale        string    `json:"locale"`
+	HasPassword   bool      `json:"has_password"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func toAccountJSON(u *storage.User) accountJSON {
+	return accountJSON{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		DisplayName: u.DisplayName, PictureURL: u.PictureURL, Locale: u.Locale, HasPassword: u.PasswordHash != "",
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	Current    bool      `json:"current"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	AuthTime   time.Time `json:"auth_time"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// apiError is the JSON error body of the account API: an RFC 6749-style
+// code, a message, and for validation failures the field at fault.
+type apiError struct {
+	Error       string            `json:"error"`
+	Description string            `json:"error_description"`
+	Fields      map[string]string `json:"fields,omitempty"`
+}
+
+func writeAPIJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeAPIError(w http.ResponseWriter, status int, code, desc string, fields map[string]string) {
+	writeAPIJSON(w, status, apiError{Error: code, Description: desc, Fields: fields})
+}
+
+// accountCaller is who an account API request acts for.
+type accountCaller struct {
+	user      *storage.User
+	sessionID string // the browser session the token came from, if known
+}
+
+// withAccount authenticates the bearer token, checks it carries scope and
+// belongs to an active person, and calls h.
+func (p *Provider) withAccount(scope string, h func(w http.ResponseWriter, r *http.Request, c accountCaller)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := fosite.AccessTokenFromRequest(r)
+		if token == "" || r.URL.Query().Get("access_token") != "" {
+			// RFC 6750 §2.3 query tokens leak into logs; only the header
+			// (and, for form posts, the body) are accepted.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey"`)
+			writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer access token is required.", nil)
+			return
+		}
+		_, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, NewSession())
+		if err != nil {
+			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The access token is not active.")
+			return
+		}
+		if !ar.GetGrantedScopes().Has(scope) {
+			bearerErrorJSON(w, http.StatusForbidden, "insufficient_scope", "The access token lacks the "+scope+" scope.")
+			return
+		}
+		sess, ok := ar.GetSession().(*Session)
+		if !ok || sess.Subject == "" || sess.Subject == sess.ClientID {
+			bearerErrorJSON(w, http.StatusForbidden, "invalid_token", "The access token does not belong to a person.")
+			return
+		}
+		user, err := p.accounts.GetUser(r.Context(), sess.Subject)
+		if err != nil {
+			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The account is not active.")
+			return
+		}
+		h(w, r, accountCaller{user: user, sessionID: sess.SessionID})
+	})
+}
+
+func bearerErrorJSON(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q`, code, desc))
+	writeAPIError(w, status, code, desc, nil)
+}
+
+// decodeStrict reads a JSON object into v, refusing unknown fields,
+// trailing data and bodies over 16 KiB; the error names the problem.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return errors.New("the body must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err != nil {
+		return errors.New("the body is too large")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("the body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return errors.New("the body has data after the JSON object")
+	}
+	return nil
+}
+
+// apiFail writes err: a validation error names its field (422), anything
+// else is a 500.
+func (p *Provider) apiFail(w http.ResponseWriter, err error) {
+	var ve *accounts.ValidationError
+	if errors.As(err, &ve) {
+		writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", ve.Error(), map[string]string{ve.Field: ve.Message})
+		return
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		writeAPIError(w, http.StatusNotFound, "not_found", "Not found.", nil)
+		return
+	}
+	p.log.Error("account api", "err", err)
+	writeAPIError(w, http.StatusInternalServerError, "server_error", "Something went wrong.", nil)
+}
+
+// protectedAccountFields are fields a person can see but never set.
+var protectedAccountFields = map[string]bool{
+	"id": true, "email_verified": true, "tier": true, "created_at": true, "updated_at": true,
+	"password_hash": true, "has_password": true, "status": true,
+}
+
+func (p *Provider) handleAccountGet() http.Handler {
+	return p.withAccount(ScopeAccountRead, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
+		writeAPIJSON(w, http.StatusOK, toAccountJSON(c.user))
+	})
+}
+
+// handleAccountPatch changes the profile. A new email address is not set
+// directly: a confirmation link goes to it (as on the account page).
+func (p *Provider) handleAccountPatch() http.Handler {
+	return p.withAccount(ScopeAccountWrite, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
+		var raw map[string]json.RawMessage
+		if err := decodeStrict(w, r, &raw); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			return
+		}
+		for k := range raw {
+			if protectedAccountFields[k] {
+				writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", k+" cannot be changed",
+					map[string]string{k: "cannot be changed"})
+				return
+			}
+		}
+		var body struct {
+			Username    *string `json:"username"`
+			DisplayName *string `json:"display_name"`
+			PictureURL  *string `json:"picture_url"`
+			Locale      *string `json:"locale"`
+			Email       *string `json:"email"`
+		}
+		// Re-decode the checked object into the typed form (unknown
+		// fields are refused here).
+		b, _ := json.Marshal(raw)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request",
+				"the body is not valid: "+strings.TrimPrefix(err.Error(), "json: "), nil)
+			return
+		}
+		ctx := r.Context()
+		user, err := p.accounts.UpdateProfile(ctx, c.user.ID, accounts.ProfileUpdate{
+			Username: body.Username, DisplayName: body.DisplayName, PictureURL: body.PictureURL, Locale: body.Locale,
+		})
+		if err != nil {
+			p.apiFail(w, err)
+			return
+		}
+		status := http.StatusOK
+		if body.Email != nil && !strings.EqualFold(*body.Email, user.Email) {
+			if err := p.accounts.ChangeEmail(ctx, user.ID, *body.Email); err != nil {
+				p.apiFail(w, err)
+				return
+			}
+			status = http.StatusAccepted // the email changes once confirmed
+		}
+		writeAPIJSON(w, status, toAccountJSON(user))
+	})
+}
+
+func (p *Provider) handleAccountPassword() http.Handler {
+	return p.withAccount(ScopeAccountWrite, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
+		var body struct {
+			CurrentPassword string `json:"current_password"`
+			NewPassword     string `json:"new_password"`
+		}
+		if err := decodeStrict(w, r, &body); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			return
+		}
+		err := p.accounts.ChangePassword(r.Context(), c.user.ID, body.CurrentPassword, body.NewPassword, c.sessionID)
+		var ve *accounts.ValidationError
+		if errors.As(err, &ve) && ve.Field == "password" {
+			ve = &accounts.ValidationError{Field: "new_password", Message: ve.Message}
+			err = ve
+		}
+		if err != nil {
+			p.apiFail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (p *Provider) handleAccountDelete() http.Handler {
+	return p.withAccount(ScopeAccountWrite, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
+		var body struct {
+			Password string `json:"password"`
+		}
+		if err := decodeStrict(w, r, &body); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			return
+		}
+		if err := p.accounts.DeleteAccount(r.Context(), c.user.ID, body.Password); err != nil {
+			p.apiFail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (p *Provider) handleAccountSessions() http.Handler {
+	return p.withAccount(ScopeAccountRead, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
+		ss, err := p.accounts.ListSessions(r.Context(), c.user.ID, c.sessionID)
+		if err != nil {
+			p.apiFail(w, err)
+			return
+		}
+		out := make([]sessionJSON, 0, len(ss))
+		for _, s := range ss {
+			out = append(out, sessionJSON{ID: s.ID, Current: s.Current, IP: s.IP, UserAgent: s.UserAgent,
+				AuthTime: s.AuthTime.UTC(), CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()})
+		}
+		writeAPIJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	})
+}
+
+func (p *Provider) handleAccountSessionDelete() http.Handler {
+	return p.withAccount(ScopeAccountWrite, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
+		if err := p.accounts.RevokeSession(r.Context(), c.user.ID, mux.Vars(r)["id"]); err != nil {
+			p.apiFail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

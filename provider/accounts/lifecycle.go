@@ -1,0 +1,636 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/text/language"
+
+	lkmail "github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Mailer sends the account emails. Send must not block on the mail
+// server (cmd/latchkey wires it to the mail queue).
+type Mailer interface {
+	Send(ctx context.Context, kind lkmail.Kind, to string, data lkmail.Data)
+}
+
+// LockoutPolicy is progressive: after Threshold consecutive failed
+// sign-ins the account is locked for Base, doubling with every further
+// failure up to Max. A success or a password reset clears it; failures
+// older than a day are forgotten.
+type LockoutPolicy struct {
+	Threshold int           // default 5; < 0 disables lockout
+	Base      time.Duration // default 1m
+	Max       time.Duration // default 1h
+}
+
+// lockFor returns how long the n-th consecutive failure locks the account.
+func (p LockoutPolicy) lockFor(n int) time.Duration {
+	if p.Threshold < 0 || n < p.Threshold {
+		return 0
+	}
+	d := p.Base
+	for i := p.Threshold; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	return min(d, p.Max)
+}
+
+// failureMemory is how long a failed sign-in counts towards a lockout.
+const failureMemory = 24 * time.Hour
+
+// Errors of the lifecycle operations.
+var (
+	// ErrLocked: too many failed sign-ins; see LockedError for until when.
+	ErrLocked = errors.New("too many failed sign-in attempts")
+	// ErrEmailNotVerified: the password was right but sign-in requires a
+	// verified email address.
+	ErrEmailNotVerified = errors.New("email address not verified")
+	// ErrRegistrationDisabled: self-service registration is turned off.
+	ErrRegistrationDisabled = errors.New("registration is disabled")
+	// ErrInvalidToken: an email link that is unknown, used, expired or
+	// meant for something else.
+	ErrInvalidToken = errors.New("this link is invalid or has expired")
+)
+
+// LockedError says until when an account is locked. errors.Is(err,
+// ErrLocked) holds.
+type LockedError struct{ Until time.Time }
+
+func (e *LockedError) Error() string { return ErrLocked.Error() }
+func (e *LockedError) Is(target error) bool {
+	return target == ErrLocked
+}
+
+// Registration is what a person enters on the registration page.
+type Registration struct {
+	Email, Username, DisplayName, Password string
+}
+
+// Register creates an unverified account and emails a verification link.
+// When the email already belongs to an account it returns nil all the same
+// and emails that account's owner instead, so registration cannot be used
+// to find out who has an account. A taken username is a field error:
+// usernames are public identifiers.
+func (s *Service) Register(ctx context.Context, r Registration) error {
+	if s.opts.RegistrationDisabled {
+		return ErrRegistrationDisabled
+	}
+	email := strings.TrimSpace(r.Email)
+	if existing, err := s.store.GetUserByLogin(ctx, email); err == nil && strings.EqualFold(existing.Email, email) {
+		// Validate the rest as usual so the answer is the same shape.
+		if err := s.validateNewUser(r.Username, email, r.Password); err != nil {
+			return err
+		}
+		if _, err := s.store.GetUserByLogin(ctx, strings.ToLower(strings.TrimSpace(r.Username))); err == nil {
+			return invalid("username", "is already taken")
+		}
+		// Spend what creating the account would (a password hash), so
+		// that the response time does not tell the two cases apart.
+		_, _ = s.hasher.Hash(ctx, r.Password)
+		s.send(ctx, lkmail.KindAccountExists, existing.Email, lkmail.Data{Name: displayName(existing), Link: s.link("/forgot-password", nil)})
+		return nil
+	}
+	u, err := s.CreateUser(ctx, NewUser{Username: r.Username, Email: email, DisplayName: r.DisplayName, Password: r.Password})
+	var ve *ValidationError
+	if errors.As(err, &ve) && ve.Message == msgTaken {
+		// The email was free a moment ago, so the username is taken.
+		return invalid("username", "is already taken")
+	}
+	if err != nil {
+		return err
+	}
+	if r.Password == "" {
+		return nil
+	}
+	link, err := s.issueToken(ctx, u, storage.TokenVerifyEmail, u.Email, s.opts.VerifyTTL, "/verify-email")
+	if err != nil {
+		return err
+	}
+	s.send(ctx, lkmail.KindWelcome, u.Email, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.VerifyTTL})
+	return nil
+}
+
+// validateNewUser applies the registration rules without storing anything.
+func (s *Service) validateNewUser(username, email, password string) error {
+	username = strings.ToLower(strings.TrimSpace(username))
+	if !usernamePattern.MatchString(username) {
+		return invalid("username", msgUsername)
+	}
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		return invalid("email", "must be a valid email address")
+	}
+	return CheckPassword(password, username, email)
+}
+
+// ResendVerification emails a fresh verification link when login names an
+// active account whose email is not verified; otherwise it does nothing.
+// The caller answers the same either way.
+func (s *Service) ResendVerification(ctx context.Context, login string) error {
+	u, err := s.store.GetUserByLogin(ctx, strings.TrimSpace(login))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up user: %w", err)
+	}
+	if u.Status != storage.UserActive || u.EmailVerified || u.Email == "" {
+		return nil
+	}
+	if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenVerifyEmail); err != nil {
+		return err
+	}
+	link, err := s.issueToken(ctx, u, storage.TokenVerifyEmail, u.Email, s.opts.VerifyTTL, "/verify-email")
+	if err != nil {
+		return err
+	}
+	s.send(ctx, lkmail.KindVerifyEmail, u.Email, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.VerifyTTL})
+	return nil
+}
+
+// ConfirmEmail redeems a verification or email-change link. A token for
+// any other purpose (a password reset) is not accepted.
+func (s *Service) ConfirmEmail(ctx context.Context, token string) (*storage.User, error) {
+	hash := secret.Hash(token)
+	now := s.now().UTC()
+	var out *storage.User
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		t, err := s.store.ConsumeUserToken(ctx, hash, storage.TokenVerifyEmail, now)
+		change := false
+		if errors.Is(err, storage.ErrNotFound) {
+			t, err = s.store.ConsumeUserToken(ctx, hash, storage.TokenChangeEmail, now)
+			change = true
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrInvalidToken
+		}
+		if err != nil {
+			return err
+		}
+		u, err := s.GetUser(ctx, t.UserID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrInvalidToken
+		}
+		if err != nil {
+			return err
+		}
+		old := u.Email
+		switch {
+		case change:
+			u.Email, u.EmailVerified = t.Email, true
+		case strings.EqualFold(u.Email, t.Email):
+			u.EmailVerified = true
+		default:
+			return ErrInvalidToken // the address changed since the link was sent
+		}
+		if err := s.store.UpdateUser(ctx, u); err != nil {
+			if errors.Is(err, storage.ErrDuplicate) {
+				return invalid("email", "is already used by another account")
+			}
+			return err
+		}
+		if change && old != "" && !strings.EqualFold(old, u.Email) {
+			s.send(ctx, lkmail.KindEmailChangedNotice, old, lkmail.Data{Name: displayName(u), NewEmail: u.Email})
+		}
+		out = u
+		return nil
+	})
+	return out, err
+}
+
+// ForgotPassword emails a reset link when email names an active account
+// with an email address; otherwise it does nothing. The caller answers the
+// same either way, so the page cannot be used to find accounts.
+func (s *Service) ForgotPassword(ctx context.Context, email string) error {
+	u, err := s.store.GetUserByLogin(ctx, strings.TrimSpace(email))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up user: %w", err)
+	}
+	if u.Status != storage.UserActive || u.Email == "" {
+		return nil
+	}
+	// Only the newest link works.
+	if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
+		return err
+	}
+	link, err := s.issueToken(ctx, u, storage.TokenResetPassword, u.Email, s.opts.ResetTTL, "/reset-password")
+	if err != nil {
+		return err
+	}
+	s.send(ctx, lkmail.KindPasswordReset, u.Email, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.ResetTTL})
+	return nil
+}
+
+// ResetPassword redeems a reset link: it sets the new password, signs the
+// user out everywhere (every browser session and every token), clears a
+// lockout, and emails a notice. Following the link proves control of the
+// address, so the email counts as verified.
+func (s *Service) ResetPassword(ctx context.Context, token, password string) (*storage.User, error) {
+	if len(token) == 0 || len(token) > 128 {
+		return nil, ErrInvalidToken
+	}
+	hash := secret.Hash(token)
+	var out *storage.User
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		// Check the password against the policy before using up the link.
+		t, err := s.peekToken(ctx, hash, storage.TokenResetPassword)
+		if err != nil {
+			return err
+		}
+		u, err := s.GetUser(ctx, t.UserID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrInvalidToken
+		}
+		if err != nil {
+			return err
+		}
+		if err := CheckPassword(password, u.Username, u.Email); err != nil {
+			return err
+		}
+		if _, err := s.store.ConsumeUserToken(ctx, hash, storage.TokenResetPassword, s.now().UTC()); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return ErrInvalidToken
+			}
+			return err
+		}
+		if err := s.setPassword(ctx, u, password); err != nil {
+			return err
+		}
+		if strings.EqualFold(u.Email, t.Email) && !u.EmailVerified {
+			u.EmailVerified = true
+			if err := s.store.UpdateUser(ctx, u); err != nil {
+				return err
+			}
+		}
+		if err := s.signOutEverywhere(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		if err := s.store.SetUserLockout(ctx, u.ID, 0, nil); err != nil {
+			return err
+		}
+		if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
+			return err
+		}
+		out = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.send(ctx, lkmail.KindPasswordChanged, out.Email, lkmail.Data{Name: displayName(out)})
+	return out, nil
+}
+
+// peekToken checks a token is live without using it up: consume inside
+// the caller's transaction and put it back. The caller's transaction is
+// what makes the final consume atomic.
+func (s *Service) peekToken(ctx context.Context, hash []byte, purpose storage.TokenPurpose) (*storage.UserToken, error) {
+	t, err := s.store.ConsumeUserToken(ctx, hash, purpose, s.now().UTC())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateUserToken(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// CheckResetToken reports whether a reset link is still usable (to show
+// the form or an "expired link" page) without using it.
+func (s *Service) CheckResetToken(ctx context.Context, token string) error {
+	if len(token) == 0 || len(token) > 128 {
+		return ErrInvalidToken
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		_, err := s.peekToken(ctx, secret.Hash(token), storage.TokenResetPassword)
+		return err
+	})
+}
+
+// ChangePassword sets a new password after checking the current one, and
+// signs out every other browser session and every token. keepSessionID is
+// the session making the change.
+func (s *Service) ChangePassword(ctx context.Context, userID, current, password, keepSessionID string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash != "" {
+		ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, current)
+		if err != nil {
+			return fmt.Errorf("verifying password: %w", err)
+		}
+		if !ok {
+			return invalid("current_password", "is not your current password")
+		}
+	}
+	if err := CheckPassword(password, u.Username, u.Email); err != nil {
+		return err
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.setPassword(ctx, u, password); err != nil {
+			return err
+		}
+		return s.signOutEverywhere(ctx, u.ID, keepSessionID)
+	})
+	if err != nil {
+		return err
+	}
+	s.send(ctx, lkmail.KindPasswordChanged, u.Email, lkmail.Data{Name: displayName(u)})
+	return nil
+}
+
+// VerifyPassword checks a signed-in user's password (re-entry before a
+// sensitive change). Users without a password pass.
+func (s *Service) VerifyPassword(ctx context.Context, u *storage.User, password string) error {
+	if u.PasswordHash == "" {
+		return nil
+	}
+	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return fmt.Errorf("verifying password: %w", err)
+	}
+	if !ok {
+		return invalid("password", "is not your current password")
+	}
+	return nil
+}
+
+func (s *Service) setPassword(ctx context.Context, u *storage.User, password string) error {
+	h, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("hashing password: %w", err)
+	}
+	if err := s.store.UpdateUserPasswordHash(ctx, u.ID, h); err != nil {
+		return err
+	}
+	// UpdateUserPasswordHash moved updated_at; reload the version.
+	fresh, err := s.store.GetUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	*u = *fresh
+	return nil
+}
+
+// signOutEverywhere ends every browser session but keep (if any) and
+// revokes every access and refresh token of the user.
+func (s *Service) signOutEverywhere(ctx context.Context, userID, keep string) error {
+	sessions, err := s.store.ListUserBrowserSessions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, b := range sessions {
+		if b.ID == keep {
+			continue
+		}
+		if err := s.store.DeleteBrowserSession(ctx, b.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	return s.store.RevokeUserTokens(ctx, userID)
+}
+
+// ProfileUpdate changes the fields a person may edit; nil leaves a field
+// as it is.
+type ProfileUpdate struct {
+	Username    *string
+	DisplayName *string
+	PictureURL  *string
+	Locale      *string
+}
+
+// UpdateProfile validates and applies a profile change.
+func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpdate) (*storage.User, error) {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Username != nil {
+		name := strings.ToLower(strings.TrimSpace(*p.Username))
+		if !usernamePattern.MatchString(name) {
+			return nil, invalid("username", msgUsername)
+		}
+		u.Username = name
+	}
+	if p.DisplayName != nil {
+		name := strings.TrimSpace(*p.DisplayName)
+		if len([]rune(name)) > 100 {
+			return nil, invalid("display_name", "must be at most 100 characters")
+		}
+		u.DisplayName = name
+	}
+	if p.PictureURL != nil {
+		pic := strings.TrimSpace(*p.PictureURL)
+		if pic != "" {
+			pu, err := url.Parse(pic)
+			if err != nil || pu.Scheme != "https" || pu.Host == "" || len(pic) > 2000 {
+				return nil, invalid("picture_url", "must be an https:// URL")
+			}
+		}
+		u.PictureURL = pic
+	}
+	if p.Locale != nil {
+		loc := strings.TrimSpace(*p.Locale)
+		if loc != "" {
+			tag, err := language.Parse(loc)
+			if err != nil {
+				return nil, invalid("locale", "must be a language tag such as en or en-GB")
+			}
+			loc = tag.String()
+		}
+		u.Locale = loc
+	}
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrDuplicate) {
+			return nil, invalid("username", "is already taken")
+		}
+		return nil, err
+	}
+	return u, nil
+}
+
+// ChangeEmail starts a change of address: a confirmation link goes to the
+// new address, and the change happens when it is followed. An address
+// that belongs to another account gets the same answer and no link.
+func (s *Service) ChangeEmail(ctx context.Context, userID, newEmail string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	newEmail = strings.TrimSpace(newEmail)
+	if addr, err := mail.ParseAddress(newEmail); err != nil || addr.Address != newEmail {
+		return invalid("email", "must be a valid email address")
+	}
+	if strings.EqualFold(newEmail, u.Email) {
+		return invalid("email", "is already your email address")
+	}
+	if other, err := s.store.GetUserByLogin(ctx, newEmail); err == nil && other.ID != u.ID && strings.EqualFold(other.Email, newEmail) {
+		s.send(ctx, lkmail.KindAccountExists, other.Email, lkmail.Data{Name: displayName(other), Link: s.link("/forgot-password", nil)})
+		return nil
+	}
+	if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenChangeEmail); err != nil {
+		return err
+	}
+	link, err := s.issueToken(ctx, u, storage.TokenChangeEmail, newEmail, s.opts.VerifyTTL, "/verify-email")
+	if err != nil {
+		return err
+	}
+	s.send(ctx, lkmail.KindEmailChange, newEmail, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.VerifyTTL, NewEmail: newEmail})
+	return nil
+}
+
+// SessionView is one browser session as the account page shows it.
+type SessionView struct {
+	storage.BrowserSession
+	Current bool
+}
+
+// ListSessions returns the user's live browser sessions, newest first.
+func (s *Service) ListSessions(ctx context.Context, userID, currentID string) ([]SessionView, error) {
+	ss, err := s.store.ListUserBrowserSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SessionView, len(ss))
+	for i, b := range ss {
+		out[i] = SessionView{BrowserSession: b, Current: b.ID == currentID}
+	}
+	return out, nil
+}
+
+// RevokeSession signs one of the user's own sessions out; another user's
+// session id is ErrNotFound, as if it did not exist.
+func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	b, err := s.store.GetBrowserSessionByID(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	if b.UserID != userID {
+		return fmt.Errorf("session %s: %w", sessionID, storage.ErrNotFound)
+	}
+	return s.store.DeleteBrowserSession(ctx, sessionID)
+}
+
+// ConsentView is an app the user has granted access to.
+type ConsentView struct {
+	ClientID, ClientName string
+	Scopes               []string
+	GrantedAt            time.Time
+}
+
+// ListConsents returns the apps the user has connected.
+func (s *Service) ListConsents(ctx context.Context, userID string) ([]ConsentView, error) {
+	cs, err := s.store.ListUserConsents(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConsentView, 0, len(cs))
+	for _, c := range cs {
+		name := c.ClientID
+		if cl, err := s.store.GetClientByID(ctx, c.ClientID); err == nil && cl.Name != "" {
+			name = cl.Name
+		}
+		out = append(out, ConsentView{ClientID: c.ClientID, ClientName: name, Scopes: c.Scopes, GrantedAt: c.GrantedAt})
+	}
+	return out, nil
+}
+
+// RevokeConsent disconnects an app: the grant is forgotten (the app must
+// ask again) and every token it holds for the user is revoked.
+func (s *Service) RevokeConsent(ctx context.Context, userID, clientID string) error {
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteConsent(ctx, userID, clientID); err != nil {
+			return err
+		}
+		return s.store.RevokeUserClientTokens(ctx, userID, clientID)
+	})
+}
+
+// DeleteAccount soft-deletes the user after checking the password: the
+// account can no longer sign in, every session and token is revoked, and
+// an admin can restore it during the grace period.
+func (s *Service) DeleteAccount(ctx context.Context, userID, password string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := s.VerifyPassword(ctx, u, password); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		u.Status, u.DeletedAt = storage.UserDeleted, &now
+		if err := s.store.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := s.store.DeleteUserBrowserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := s.store.DeleteUserTokens(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		return s.store.RevokeUserTokens(ctx, u.ID)
+	})
+	if err != nil {
+		return err
+	}
+	s.send(ctx, lkmail.KindAccountDeleted, u.Email, lkmail.Data{Name: displayName(u)})
+	return nil
+}
+
+// ClearLockout forgets failed sign-ins (an admin action, or after a
+// password reset).
+func (s *Service) ClearLockout(ctx context.Context, userID string) error {
+	return s.store.SetUserLockout(ctx, userID, 0, nil)
+}
+
+// issueToken stores a new single-use token for u and returns the link that
+// carries it.
+func (s *Service) issueToken(ctx context.Context, u *storage.User, purpose storage.TokenPurpose, email string, ttl time.Duration, path string) (string, error) {
+	token := secret.Token(32)
+	now := s.now().UTC()
+	if err := s.store.CreateUserToken(ctx, &storage.UserToken{
+		TokenHash: secret.Hash(token), Purpose: purpose, UserID: u.ID, Email: email,
+		CreatedAt: now, ExpiresAt: now.Add(ttl),
+	}); err != nil {
+		return "", fmt.Errorf("issuing %s token: %w", purpose, err)
+	}
+	return s.link(path, url.Values{"token": {token}}), nil
+}
+
+func (s *Service) link(path string, q url.Values) string {
+	u := s.opts.BaseURL + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+func (s *Service) send(ctx context.Context, kind lkmail.Kind, to string, data lkmail.Data) {
+	if s.opts.Mailer == nil || to == "" {
+		return
+	}
+	s.opts.Mailer.Send(ctx, kind, to, data)
+}
+
+func displayName(u *storage.User) string {
+	if u.DisplayName != "" {
+		return u.DisplayName
+	}
+	return u.Username
+}
