@@ -68,6 +68,32 @@ func (e *env) usersCmd() *cobra.Command {
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (without it, the user has no password)")
 	f.BoolVar(&nu.EmailVerified, "email-verified", false, "mark the email address as verified")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create)
+	var unlockJSON bool
+	unlock := &cobra.Command{
+		Use:   "unlock USERNAME|EMAIL",
+		Short: "Clear a sign-in lockout after too many failed attempts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+				u, err := store.GetUserByLogin(ctx, args[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("user %q not found", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				if err := newAccounts(cfg, store, log, nil).ClearLockout(ctx, u.ID); err != nil {
+					return err
+				}
+				if unlockJSON {
+					return printJSON(e.stdout, map[string]any{"id": u.ID, "username": u.Username, "unlocked": true})
+				}
+				fmt.Fprintf(e.stdout, "cleared the lockout of %s\n", u.Username)
+				return nil
+			})
+		},
+	}
+	unlock.Flags().BoolVar(&unlockJSON, "json", false, "print JSON")
+	cmd.AddCommand(create, unlock)
 	return cmd
 }
