@@ -8,6 +8,9 @@ import (
 // Strings are every user-visible string of the UI, in one place so that a
 // translation is one more value of this type.
 type Strings struct {
+	// Layout
+	Lang, SkipToContent string
+
 	// Sign in
 	SignInTitle, UsernameOrEmail, Password, SignIn, ContinueTo, Or, ContinueWith string
 	ForgotPassword, CreateAccount, NoAccount                                     string
@@ -48,6 +51,9 @@ type Strings struct {
 
 // English is the default language.
 var English = Strings{
+	Lang:          "en",
+	SkipToContent: "Skip to content",
+
 	SignInTitle:        "Sign in",
 	UsernameOrEmail:    "Username or email",
 	Password:           "Password",
