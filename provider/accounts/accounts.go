@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	lkmail "github.com/latchkey/latchkey/internal/mail"
@@ -60,7 +61,9 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	// dummyHash is verified when a login names no account, so that an
-	// unknown username costs the same time as a wrong password.
+	// unknown username costs the same time as a wrong password. It is
+	// computed once (dummyOnce): Authenticate runs concurrently.
+	dummyOnce sync.Once
 	dummyHash string
 }
 
@@ -290,11 +293,11 @@ func (s *Service) recordFailure(ctx context.Context, u *storage.User, now time.T
 }
 
 func (s *Service) dummy(ctx context.Context) string {
-	if s.dummyHash == "" {
-		// Computed lazily once; a race computes it twice, harmlessly.
-		h, _ := s.hasher.Hash(ctx, secret.Token(16))
-		s.dummyHash = h
-	}
+	s.dummyOnce.Do(func() {
+		// Computed lazily once. Not under ctx: a cancelled first caller
+		// must not leave every later caller without a hash.
+		s.dummyHash, _ = s.hasher.Hash(context.WithoutCancel(ctx), secret.Token(16))
+	})
 	return s.dummyHash
 }
 

@@ -85,11 +85,13 @@ func (s *Service) Register(ctx context.Context, r Registration) error {
 		return ErrRegistrationDisabled
 	}
 	email := strings.TrimSpace(r.Email)
+	// Validate first, whether or not the email is taken, so the answer is
+	// the same shape; this also refuses an empty password, which
+	// CreateUser would take as a passwordless (federated) account.
+	if err := s.validateNewUser(r.Username, email, r.Password); err != nil {
+		return err
+	}
 	if existing, err := s.store.GetUserByLogin(ctx, email); err == nil && strings.EqualFold(existing.Email, email) {
-		// Validate the rest as usual so the answer is the same shape.
-		if err := s.validateNewUser(r.Username, email, r.Password); err != nil {
-			return err
-		}
 		if _, err := s.store.GetUserByLogin(ctx, strings.ToLower(strings.TrimSpace(r.Username))); err == nil {
 			return invalid("username", "is already taken")
 		}
@@ -107,9 +109,6 @@ func (s *Service) Register(ctx context.Context, r Registration) error {
 	}
 	if err != nil {
 		return err
-	}
-	if r.Password == "" {
-		return nil
 	}
 	link, err := s.issueToken(ctx, u, storage.TokenVerifyEmail, u.Email, s.opts.VerifyTTL, "/verify-email")
 	if err != nil {
@@ -135,7 +134,9 @@ func (s *Service) validateNewUser(username, email, password string) error {
 // active account whose email is not verified; otherwise it does nothing.
 // The caller answers the same either way.
 func (s *Service) ResendVerification(ctx context.Context, login string) error {
-	u, err := s.store.GetUserByLogin(ctx, strings.TrimSpace(login))
+	// Usernames are stored lowercase and email lookups ignore case, so
+	// lowercase as Authenticate does: "Ada" names the same account there.
+	u, err := s.store.GetUserByLogin(ctx, strings.ToLower(strings.TrimSpace(login)))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
@@ -162,6 +163,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, token string) (*storage.User
 	hash := secret.Hash(token)
 	now := s.now().UTC()
 	var out *storage.User
+	var notifyOld string
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		t, err := s.store.ConsumeUserToken(ctx, hash, storage.TokenVerifyEmail, now)
 		change := false
@@ -197,13 +199,30 @@ func (s *Service) ConfirmEmail(ctx context.Context, token string) (*storage.User
 			}
 			return err
 		}
+		if change {
+			// Links sent to the old address must not outlive the change:
+			// a reset link there could otherwise still take the account.
+			if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
+				return err
+			}
+			if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenVerifyEmail); err != nil {
+				return err
+			}
+		}
 		if change && old != "" && !strings.EqualFold(old, u.Email) {
-			s.send(ctx, lkmail.KindEmailChangedNotice, old, lkmail.Data{Name: displayName(u), NewEmail: u.Email})
+			notifyOld = old
 		}
 		out = u
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// Told only once the change is committed.
+	if notifyOld != "" {
+		s.send(ctx, lkmail.KindEmailChangedNotice, notifyOld, lkmail.Data{Name: displayName(out), NewEmail: out.Email})
+	}
+	return out, nil
 }
 
 // ForgotPassword emails a reset link when email names an active account
