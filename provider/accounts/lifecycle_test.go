@@ -1481,3 +1481,20 @@ func TestNoMailer(t *testing.T) {
 	wantIs(t, "locked", err, ErrLocked)
 	e.mail.wantNone(t)
 }
+
+// A reset link sent to the old address dies when the email changes: it
+// could otherwise still take over the account.
+func TestEmailChangeKillsOldResetLinks(t *testing.T) {
+	e := sqliteEnv(t)
+	u := e.user(t, "ada", "ada@example.com", true)
+	reset := e.resetToken(t, "ada@example.com")
+	must(t, e.svc.ChangeEmail(e.ctx, u.ID, "ada.new@example.com"))
+	change := linkToken(t, e.mail.only(t, lkmail.KindEmailChange, "ada.new@example.com").Data.Link, "/verify-email")
+	e.mail.reset()
+	if _, err := e.svc.ConfirmEmail(e.ctx, change); err != nil {
+		t.Fatal(err)
+	}
+	e.mail.only(t, lkmail.KindEmailChangedNotice, "ada@example.com")
+	_, err := e.svc.ResetPassword(e.ctx, reset, "a brand new password")
+	wantIs(t, "old reset link after an email change", err, ErrInvalidToken)
+}
