@@ -101,8 +101,11 @@ func (a *authCode) signIn(ctx context.Context) error {
 	}
 	if cb == nil {
 		what := "expected a redirect to the client"
-		if page.StatusCode == http.StatusUnauthorized {
+		switch page.StatusCode {
+		case http.StatusUnauthorized:
 			what = "sign-in refused (wrong username or password?)"
+		case http.StatusTooManyRequests:
+			what = "sign-in rate-limited (LATCHKEY_RATE_LOGIN_IP / LATCHKEY_RATE_LOGIN_ACCOUNT) or account locked"
 		}
 		return fmt.Errorf("login: %s, got HTTP %d at %s: %s", what, page.StatusCode, page.Request.URL.Path, snippet(body))
 	}
