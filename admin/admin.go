@@ -21,6 +21,8 @@ type Pinger interface {
 type Deps struct {
 	DB      Pinger
 	Metrics http.Handler // promhttp handler of the server's registry
+	// Profiling serves Go's pprof profiles under /debug/pprof/.
+	Profiling bool
 }
 
 // NewServer returns the admin listener's handler.

@@ -105,7 +105,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.provider.Routes(pub)
 	ui.Routes(pub)
 	a.public = securityHeaders(pub)
-	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler()})
+	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler(), Profiling: cfg.Profiling})
 	ok = true
 	return a, nil
 }

@@ -101,6 +101,8 @@ type Config struct {
 	LockoutMax       time.Duration
 	TrustedProxies   string // comma-separated CIDRs whose X-Forwarded-For is believed
 
+	Profiling bool // serve /debug/pprof on the admin listener
+
 	Warnings []string // messages the caller logs at start
 
 	// sources records, by setting name, where a non-default value came
@@ -230,6 +232,8 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.LockoutMax }},
 		{name: "trusted_proxies", def: "", help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.",
 			field: func(c *Config) any { return &c.TrustedProxies }},
+		{name: "profiling", def: "false", help: "Serve Go's /debug/pprof profiles on the admin listener.",
+			field: func(c *Config) any { return &c.Profiling }},
 	}
 }
 
