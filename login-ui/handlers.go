@@ -108,6 +108,7 @@ func (u *UI) handleLogin() http.Handler {
 			return
 		case errors.Is(err, accounts.ErrEmailNotVerified):
 			data.Error, data.Resend = t.EmailNotVerified, true
+			data.ResendCSRF = u.flow.CSRFToken(w, r, "verify")
 			u.pages.render(w, http.StatusForbidden, "login", data)
 			return
 		case err != nil:

@@ -69,3 +69,21 @@ func TestPagesRender(t *testing.T) {
 }
 
 var reInput = regexp.MustCompile(`<input[^>]*\bid="([^"]+)"[^>]*>`)
+
+// A color that is not a plain CSS color never reaches /brand.css.
+func TestBrandColorSanitized(t *testing.T) {
+	for color, want := range map[string]string{
+		"#2f5bea":                "--primary: #2f5bea;",
+		"red;}body{display:none": "--primary: ;",
+	} {
+		p, err := NewPages(Brand{PrimaryColor: color}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		p.handleBrandCSS().ServeHTTP(w, httptest.NewRequest("GET", "/brand.css", nil))
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("color %q: brand.css = %q", color, w.Body.String())
+		}
+	}
+}

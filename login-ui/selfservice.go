@@ -87,9 +87,10 @@ func (u *UI) handleRegister() http.Handler {
 		}
 		data.Values = map[string]string{"email": reg.Email, "username": reg.Username, "display_name": reg.DisplayName}
 		fields := map[string]string{}
-		for name, v := range map[string]string{"email": reg.Email, "username": reg.Username, "password": reg.Password} {
-			if v == "" {
-				fields[name] = capitalize(t.Required)
+		for name, v := range map[string][2]string{"email": {reg.Email, t.Email}, "username": {reg.Username, t.Username},
+			"password": {reg.Password, t.Password}} {
+			if v[0] == "" {
+				fields[name] = v[1] + " " + t.Required + "."
 			}
 		}
 		if reg.Password != "" && f.Get("password_confirm") != reg.Password {
@@ -147,7 +148,7 @@ func (u *UI) handleVerifyEmail() http.Handler {
 			login := strings.TrimSpace(f.Get("login"))
 			data := page{Title: t.ResendTitle, CSRF: u.flow.CSRFToken(w, r, "verify"), Values: map[string]string{"login": login}}
 			if login == "" {
-				data.Fields = map[string]string{"login": capitalize(t.Required)}
+				data.Fields = map[string]string{"login": t.UsernameOrEmail + " " + t.Required + "."}
 				u.pages.render(w, http.StatusUnprocessableEntity, "verify", data)
 				return
 			}

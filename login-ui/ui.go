@@ -121,10 +121,10 @@ func NewPages(brand Brand, log *slog.Logger) (*Pages, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Pages{brand: brand, tmpl: map[string]*template.Template{}, t: English, log: log}
 	if !safeColor.MatchString(brand.PrimaryColor) {
-		brand.PrimaryColor = ""
+		brand.PrimaryColor = "" // it is written into /brand.css
 	}
+	p := &Pages{brand: brand, tmpl: map[string]*template.Template{}, t: English, log: log}
 	for _, name := range []string{"login", "consent", "logout", "error", "signedin", "register", "message",
 		"verify", "forgot", "reset", "account"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -163,6 +163,9 @@ type page struct {
 	Fields map[string]string // field name → its error
 	Values map[string]string // what the person typed (never passwords)
 	CSRF   string
+	// ResendCSRF is the token of the "send the link again" form the
+	// sign-in page shows beside its own.
+	ResendCSRF string
 	// page-specific
 	Challenge    string
 	Client       *storage.Client

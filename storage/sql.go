@@ -77,7 +77,7 @@ func Open(ctx context.Context, dsn string) (*SQLStore, error) {
 	)
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		driverName, dialect, connStr = "postgres", DialectPostgres, dsn
+		driverName, dialect, connStr = "postgres", DialectPostgres, postgresDSN(dsn)
 	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"):
 		driverName, dialect = "sqlite", DialectSQLite
 		connStr = sqliteDSN(dsn)
@@ -118,6 +118,23 @@ func Open(ctx context.Context, dsn string) (*SQLStore, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// postgresDSN adds binary_parameters=yes unless the URL sets it: without
+// it lib/pq prepares every statement that has arguments in a separate round
+// trip (Parse/Describe, then Bind/Execute); with it a statement is one round
+// trip, which halves the database time of the token endpoint.
+func postgresDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // lib/pq reports the error
+	}
+	q := u.Query()
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // sqliteDSN turns "sqlite:PATH[?query]" into a modernc DSN with the pragmas
