@@ -152,6 +152,7 @@ func sqliteDSN(dsn string) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "wal_autocheckpoint(8000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	if q.Get("_txlock") == "" {
 		q.Set("_txlock", "immediate")
