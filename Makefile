@@ -29,6 +29,7 @@ test-short:
 
 bench:
 	./scripts/bench.sh
+	./scripts/bench-admin-search.sh
 
 lint:
 	$(GO) vet ./...

@@ -54,9 +54,11 @@ type config struct {
 	username       string
 	password       string
 	jsonOut        bool
+	adminURL       string
+	adminQueries   string
 }
 
-var scenarioNames = []string{"discovery", "jwks", "cc-opaque", "cc-jwt", "introspect", "authcode"}
+var scenarioNames = []string{"discovery", "jwks", "cc-opaque", "cc-jwt", "introspect", "authcode", "admin-search"}
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
@@ -76,6 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.username, "username", "", "user to sign in as (authcode)")
 	fs.StringVar(&cfg.password, "password", "", "their password (authcode)")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the result as one JSON object")
+	fs.StringVar(&cfg.adminURL, "admin", "http://127.0.0.1:18081", "admin listener URL (admin-search)")
+	fs.StringVar(&cfg.adminQueries, "admin-queries", "q=a1", "admin-search: |-separated query strings for GET /v1/users, used in turn")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -102,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	switch cfg.scenario {
 	case "discovery", "jwks":
-	case "cc-opaque", "cc-jwt", "introspect":
+	case "cc-opaque", "cc-jwt", "introspect", "admin-search":
 		if err := need("client-id", "client-secret"); err != nil {
 			return nil, err
 		}

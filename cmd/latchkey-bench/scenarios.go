@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 )
 
 // endpoints are the URLs a scenario talks to, from the discovery document.
@@ -56,6 +57,12 @@ func newScenario(ctx context.Context, cfg *config, hc *http.Client) (operation, 
 			return nil, fmt.Errorf("issuing the token to introspect: %w", err)
 		}
 		return introspectOp(hc, ep.Introspection, cfg.clientID, cfg.clientSecret, token), nil
+	case "admin-search":
+		token, err := clientCredentials(ctx, hc, ep.Token, cfg.clientID, cfg.clientSecret, cfg.scope)
+		if err != nil {
+			return nil, fmt.Errorf("issuing the admin token: %w", err)
+		}
+		return adminSearchOp(hc, strings.TrimRight(cfg.adminURL, "/"), token, strings.Split(cfg.adminQueries, "|")), nil
 	case "authcode":
 		a := &authCode{
 			transport:   hc.Transport,
@@ -239,4 +246,30 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// adminSearchOp lists users through the admin API, cycling through the
+// given query strings so that not every request hits the same cache.
+func adminSearchOp(hc *http.Client, admin, token string, queries []string) operation {
+	var next atomic.Uint64
+	return func(ctx context.Context) error {
+		q := queries[int(next.Add(1)-1)%len(queries)]
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/v1/users?"+q, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer drain(resp)
+		if resp.StatusCode != http.StatusOK {
+			return httpError(resp)
+		}
+		var body struct {
+			Users []json.RawMessage `json:"users"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&body)
+	}
 }
