@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
 )
 
 const maxFormBytes = 16 << 10
@@ -87,10 +88,12 @@ func (u *UI) handleLogin() http.Handler {
 		ip := u.clientIP(r)
 		acctKey := "login:acct:" + strings.ToLower(login)
 		if wait, limited := u.limited(u.cfg.Limits.LoginIP, "login:ip:"+ip); limited {
+			u.signIn("rate_limited")
 			u.tooMany(w, "login", data, wait)
 			return
 		}
 		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, acctKey); limited {
+			u.signIn("rate_limited")
 			u.tooMany(w, "login", data, wait)
 			return
 		}
@@ -98,15 +101,18 @@ func (u *UI) handleLogin() http.Handler {
 		var locked *accounts.LockedError
 		switch {
 		case errors.Is(err, accounts.ErrInvalidCredentials):
+			u.signIn("invalid")
 			data.Error = t.InvalidCredentials
 			u.pages.render(w, http.StatusUnauthorized, "login", data)
 			return
 		case errors.As(err, &locked):
 			// The same answer as the rate limit: a lock says no more
 			// about the account than a limit on the name typed.
+			u.signIn("locked")
 			u.tooMany(w, "login", data, time.Until(locked.Until))
 			return
 		case errors.Is(err, accounts.ErrEmailNotVerified):
+			u.signIn("unverified")
 			data.Error, data.Resend = t.EmailNotVerified, true
 			data.ResendCSRF = u.flow.CSRFToken(w, r, "verify")
 			u.pages.render(w, http.StatusForbidden, "login", data)
@@ -115,6 +121,7 @@ func (u *UI) handleLogin() http.Handler {
 			u.internal(w, r, err)
 			return
 		}
+		u.signIn("success")
 		if l := u.cfg.Limits.LoginAccount; l != nil {
 			l.Reset(acctKey)
 		}
@@ -168,6 +175,21 @@ func localPath(p string) string {
 		return ""
 	}
 	return p
+}
+
+func (u *UI) signIn(outcome string) {
+	if u.cfg.Metrics != nil {
+		u.cfg.Metrics.SignIn(outcome)
+	}
+}
+
+// withActor records who acts (the person at this browser, with their
+// address) for the audit log of every change a page makes.
+func (u *UI) withActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := accounts.Actor{Type: storage.ActorUser, IP: u.clientIP(r), UserAgent: r.UserAgent()}
+		next.ServeHTTP(w, r.WithContext(accounts.WithActor(r.Context(), a)))
+	})
 }
 
 // clientIP is the address rate limits are keyed by.

@@ -13,7 +13,7 @@ func (u *UI) Routes(r *mux.Router) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.pages.Error(w, r, http.StatusForbidden, u.pages.t.SomethingWrong, u.pages.t.BadRequest)
 	}))
-	protect := func(h http.Handler) http.Handler { return cop.Handler(h) }
+	protect := func(h http.Handler) http.Handler { return u.withActor(cop.Handler(h)) }
 	getPost := []string{http.MethodGet, http.MethodPost}
 
 	r.Handle("/login", protect(u.handleLogin())).Methods(getPost...)

@@ -94,6 +94,8 @@ type Config struct {
 	Limits              Limits
 	TrustedProxies      []netip.Prefix // whose X-Forwarded-For is believed
 	Upstreams           []Upstream
+	// Metrics counts sign-in outcomes; nil counts nothing.
+	Metrics interface{ SignIn(outcome string) }
 }
 
 // Brand is the product's look, from configuration.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -112,7 +113,9 @@ func (p *Provider) withAccount(scope string, h func(w http.ResponseWriter, r *ht
 			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The account is not active.")
 			return
 		}
-		h(w, r, accountCaller{user: user, sessionID: sess.SessionID})
+		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		ctx := accounts.WithActor(r.Context(), accounts.Actor{Type: storage.ActorUser, ID: user.ID, IP: ip, UserAgent: r.UserAgent()})
+		h(w, r.WithContext(ctx), accountCaller{user: user, sessionID: sess.SessionID})
 	})
 }
 

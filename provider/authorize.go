@@ -186,7 +186,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	if len(ar.GetGrantedAudience()) == 0 {
 		ar.GrantAudience(client.ID)
 	}
-	sess := p.userSession(client, user, sid, authTime, amr, requestedAt, ar.GetGrantedScopes())
+	sess := p.userSession(client, user, sid, authTime, amr, requestedAt, ar.GetGrantedScopes(), p.tierClaims(ctx, user, ar.GetGrantedScopes()))
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
@@ -198,7 +198,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 // userSession builds the session stored with the code: the ID token
 // claims, and the claims a JWT access token will carry.
 func (p *Provider) userSession(client *storage.Client, user *storage.User, sid string, authTime time.Time,
-	amr []string, requestedAt time.Time, scopes fosite.Arguments) *Session {
+	amr []string, requestedAt time.Time, scopes fosite.Arguments, tier map[string]interface{}) *Session {
 	s := NewSession()
 	s.Subject = user.ID
 	s.Username = user.Username
@@ -219,7 +219,36 @@ func (p *Provider) userSession(client *storage.Client, user *storage.User, sid s
 	for k, v := range userClaims(user, scopes) {
 		c.Extra[k] = v
 	}
+	// The tier reaches resource servers through introspection and JWT
+	// access tokens (Ext) as well as the ID token.
+	for k, v := range tier {
+		c.Extra[k] = v
+	}
+	if len(tier) > 0 {
+		s.Ext = tier
+	}
 	return s
+}
+
+// ScopeTier releases the user's service tier and its rate limits.
+const ScopeTier = "tier"
+
+// tierClaims are the tier claims for a user when the tier scope is
+// granted: "tier" (the name) and "tier_rate_limits" (what resource servers
+// enforce).
+func (p *Provider) tierClaims(ctx context.Context, u *storage.User, scopes fosite.Arguments) map[string]interface{} {
+	if !scopes.Has(ScopeTier) {
+		return nil
+	}
+	tc, ok := p.accounts.TierClaims(ctx, u)
+	if !ok {
+		return nil
+	}
+	limits := make([]map[string]interface{}, 0, len(tc.RateLimits))
+	for _, l := range tc.RateLimits {
+		limits = append(limits, map[string]interface{}{"match": l.Match, "limit": l.Limit, "period_seconds": int64(l.Period / time.Second)})
+	}
+	return map[string]interface{}{"tier": tc.Name, "tier_rate_limits": limits}
 }
 
 // userClaims are the claims released for the granted scopes.

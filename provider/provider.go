@@ -62,6 +62,8 @@ type Deps struct {
 	Keys      Keys
 	ErrorPage ErrorPage
 	Logger    *slog.Logger
+	// Metrics counts issued tokens; nil counts nothing.
+	Metrics interface{ TokenIssued(grantType string) }
 }
 
 // Provider serves the protocol endpoints.
@@ -76,6 +78,7 @@ type Provider struct {
 	log       *slog.Logger
 	secure    bool // issuer is https: cookies get Secure
 	cookieKey []byte
+	metrics   interface{ TokenIssued(grantType string) }
 
 	discoveryOnce sync.Once
 	discovery     []byte
@@ -112,6 +115,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		log:       deps.Logger,
 		secure:    u.Scheme == "https",
 		cookieKey: derive(cfg.Secret, "latchkey cookies v1"),
+		metrics:   deps.Metrics,
 	}
 	p.fcfg = &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenTTL,

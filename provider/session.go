@@ -19,9 +19,22 @@ type Session struct {
 	SessionID string `json:"sid,omitempty"`
 	// JWTAccessToken: the client gets RFC 9068 JWT access tokens.
 	JWTAccessToken bool `json:"jwt_at,omitempty"`
+	// Ext are claims introspection returns and JWT access tokens carry
+	// (the user's tier).
+	Ext map[string]interface{} `json:"ext,omitempty"`
+}
+
+// GetExtraClaims implements fosite.ExtraClaimsSession: introspection adds
+// these to its answer.
+func (s *Session) GetExtraClaims() map[string]interface{} {
+	if s.Ext == nil {
+		s.Ext = map[string]interface{}{}
+	}
+	return s.Ext
 }
 
 var (
+	_ fosite.ExtraClaimsSession  = (*Session)(nil)
 	_ openid.Session             = (*Session)(nil)
 	_ oauth2.JWTSessionContainer = (*Session)(nil)
 )
@@ -47,6 +60,9 @@ func (s *Session) Clone() fosite.Session {
 // fills exp, scope and aud (the granted audience), iat and iss.
 func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	extra := map[string]interface{}{"client_id": s.ClientID}
+	for k, v := range s.Ext {
+		extra[k] = v
+	}
 	if s.SessionID != "" {
 		extra["sid"] = s.SessionID
 	}

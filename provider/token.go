@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -51,6 +52,9 @@ func (p *Provider) handleToken() http.Handler {
 			return
 		}
 		p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+		if p.metrics != nil {
+			p.metrics.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
+		}
 	})
 }
 

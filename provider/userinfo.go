@@ -48,6 +48,9 @@ func (p *Provider) handleUserinfo() http.Handler {
 			return
 		}
 		claims := userClaims(user, ar.GetGrantedScopes())
+		for k, v := range p.tierClaims(ctx, user, ar.GetGrantedScopes()) {
+			claims[k] = v
+		}
 		claims["sub"] = user.ID
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -66,6 +66,9 @@ var (
 	_ oauth2.AuthorizeCodeStorage        = (*SQLStore)(nil)
 	_ oauth2.AccessTokenStorage          = (*SQLStore)(nil)
 	_ oauth2.RefreshTokenStorage         = (*SQLStore)(nil)
+	_ Tiers                              = (*SQLStore)(nil)
+	_ Audit                              = (*SQLStore)(nil)
+	_ Directory                          = (*SQLStore)(nil)
 )
 
 // Open connects to dsn: "postgres://…" or "postgresql://…" selects

@@ -10,7 +10,7 @@ import (
 // ---- users ----
 
 const userCols = `id, username, email, email_verified, display_name, password_hash, status, picture_url, locale,
-	created_at, updated_at, deleted_at, failed_logins, last_failed_at, locked_until`
+	created_at, updated_at, deleted_at, failed_logins, last_failed_at, locked_until, tier_id`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -19,7 +19,7 @@ func scanUser(r rowScanner) (*User, error) {
 	var status string
 	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash, &status,
 		&u.PictureURL, &u.Locale, timeDest{&u.CreatedAt}, timeDest{&u.UpdatedAt}, nullTimeDest{&u.DeletedAt},
-		&u.FailedLogins, nullTimeDest{&u.LastFailedAt}, nullTimeDest{&u.LockedUntil})
+		&u.FailedLogins, nullTimeDest{&u.LastFailedAt}, nullTimeDest{&u.LockedUntil}, strDest{&u.TierID})
 	if err != nil {
 		return nil, err
 	}
@@ -42,11 +42,15 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 		u.Status = UserActive
 	}
 	u.DeletedAt, u.LastFailedAt, u.LockedUntil = normTimePtr(u.DeletedAt), normTimePtr(u.LastFailedAt), normTimePtr(u.LockedUntil)
-	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PasswordHash, string(u.Status),
 		u.PictureURL, u.Locale, s.ts(u.CreatedAt), s.ts(u.UpdatedAt), s.tsPtr(u.DeletedAt),
-		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil))
+		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil), nullStr(u.TierID))
 	if err != nil {
+		if isFKViolation(err) {
+			// The only reference a user row makes is its tier.
+			return fmt.Errorf("storage: create user %s: tier %s: %w (%w)", u.ID, u.TierID, ErrNotFound, err)
+		}
 		return fmt.Errorf("storage: create user %s: %w", u.ID, s.mapErr(err))
 	}
 	return nil
@@ -209,14 +213,16 @@ func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) e
 // ---- clients ----
 
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
-	scopes, audience, public, first_party, access_token_format, created_at`
+	scopes, audience, public, first_party, access_token_format, created_at,
+	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns`
 
 func scanClient(r rowScanner) (*Client, error) {
 	var c Client
 	var format string
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, listDest{&c.RedirectURIs}, listDest{&c.PostLogoutRedirectURIs},
 		listDest{&c.GrantTypes}, listDest{&c.ResponseTypes}, listDest{&c.Scopes}, listDest{&c.Audience},
-		&c.Public, &c.FirstParty, &format, timeDest{&c.CreatedAt})
+		&c.Public, &c.FirstParty, &format, timeDest{&c.CreatedAt},
+		(*int64)(&c.AccessTokenTTL), (*int64)(&c.RefreshTokenTTL), (*int64)(&c.IDTokenTTL), (*int64)(&c.AuthCodeTTL))
 	if err != nil {
 		return nil, err
 	}
@@ -241,10 +247,11 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *Client) error {
 	if len(c.SecretHash) > 0 {
 		secret = c.SecretHash
 	}
-	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
-		string(c.AccessTokenFormat), s.ts(c.CreatedAt))
+		string(c.AccessTokenFormat), s.ts(c.CreatedAt),
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), int64(c.AuthCodeTTL))
 	if err != nil {
 		return fmt.Errorf("storage: create client %s: %w", c.ID, s.mapErr(err))
 	}
@@ -279,6 +286,32 @@ func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
 		return nil, fmt.Errorf("storage: list clients: %w", s.mapErr(err))
 	}
 	return out, nil
+}
+
+// UpdateClient writes every field of c but ID and CreatedAt (an empty
+// access token format is stored as opaque, as CreateClient does) and drops
+// the client from the cache, so this store serves the change at once.
+// ErrNotFound when there is no such client.
+func (s *SQLStore) UpdateClient(ctx context.Context, c *Client) error {
+	if c.AccessTokenFormat == "" {
+		c.AccessTokenFormat = AccessTokenOpaque
+	}
+	var secret any
+	if len(c.SecretHash) > 0 {
+		secret = c.SecretHash
+	}
+	s.clients.forget(c.ID)
+	// Forget again once written: a concurrent GetClient may have cached
+	// the old record between the first forget and the write.
+	defer s.clients.forget(c.ID)
+	return s.updateOne(ctx, "update client "+c.ID, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
+		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?, public = ?,
+		first_party = ?, access_token_format = ?, access_token_ttl_ns = ?, refresh_token_ttl_ns = ?,
+		id_token_ttl_ns = ?, auth_code_ttl_ns = ? WHERE id = ?`,
+		c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
+		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
+		string(c.AccessTokenFormat), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL),
+		int64(c.AuthCodeTTL), c.ID)
 }
 
 // DeleteClient removes a client; its codes, tokens, PKCE/OIDC/PAR

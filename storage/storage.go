@@ -61,6 +61,10 @@ type User struct {
 	FailedLogins int        `db:"failed_logins"`
 	LastFailedAt *time.Time `db:"last_failed_at"`
 	LockedUntil  *time.Time `db:"locked_until"`
+
+	// TierID is the user's service tier ("" = none). CreateUser writes it;
+	// afterwards only SetUserTier changes it (UpdateUser leaves it alone).
+	TierID string `db:"tier_id"`
 }
 
 // TokenPurpose types a UserToken: a token issued for one purpose is never
@@ -108,9 +112,18 @@ type Client struct {
 	FirstParty             bool // consent is skipped
 	AccessTokenFormat      AccessTokenFormat
 	CreatedAt              time.Time
+
+	// Token lifetimes for this client; 0 means the server's default.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	IDTokenTTL      time.Duration
+	AuthCodeTTL     time.Duration
 }
 
-var _ fosite.Client = (*Client)(nil)
+var (
+	_ fosite.Client                         = (*Client)(nil)
+	_ fosite.ClientWithCustomTokenLifespans = (*Client)(nil)
+)
 
 func (c *Client) GetID() string                      { return c.ID }
 func (c *Client) GetHashedSecret() []byte            { return c.SecretHash }
@@ -125,6 +138,27 @@ func (c *Client) IsPublic() bool                     { return c.Public }
 // client's access tokens.
 func (c *Client) GetAudience() fosite.Arguments {
 	return append(append(make([]string, 0, len(c.Audience)+1), c.Audience...), c.ID)
+}
+
+// GetEffectiveLifespan is the client's lifetime for the token type when it
+// has one (> 0), else fallback. The grant type does not matter: a client's
+// access tokens live as long whichever grant issued them.
+func (c *Client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	var d time.Duration
+	switch tt {
+	case fosite.AccessToken:
+		d = c.AccessTokenTTL
+	case fosite.RefreshToken:
+		d = c.RefreshTokenTTL
+	case fosite.IDToken:
+		d = c.IDTokenTTL
+	case fosite.AuthorizeCode:
+		d = c.AuthCodeTTL
+	}
+	if d > 0 {
+		return d
+	}
+	return fallback
 }
 
 // SigningKey is one asymmetric key pair used to sign ID tokens and JWT
@@ -237,6 +271,10 @@ type Clients interface {
 	GetClientByID(ctx context.Context, id string) (*Client, error)
 	// ListClients returns every client ordered by id.
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient writes every field of c but its id and CreatedAt;
+	// ErrNotFound when there is no such client. The change is visible at
+	// once through this store (the client cache forgets c).
+	UpdateClient(ctx context.Context, c *Client) error
 	// DeleteClient removes the client and every token issued to it.
 	DeleteClient(ctx context.Context, id string) error
 }
@@ -310,6 +348,9 @@ type Store interface {
 	PendingAuthorizations
 	Consents
 	UserTokens
+	Tiers
+	Audit
+	Directory
 
 	// InTx runs fn in one transaction (joining the one in ctx, if any) and
 	// commits when fn returns nil.

@@ -272,7 +272,7 @@ func TestBrowserKeyboardSignInAndLabels(t *testing.T) {
 	c.open(s.issuer + "/register")
 	c.fill("email", "ivy2@example.com", "password", "short", "password_confirm", "different")
 	c.click("Create account")
-	c.expect("/register", "Is required.", "The passwords do not match.")
+	c.expect("/register", "is required.", "The passwords do not match.")
 	c.checkA11y("/register with errors")
 	c.expectFocus("username") // the first field with an error
 	if n := chromeEval[int](c, `document.querySelectorAll("input[aria-invalid=true]").length`); n != 2 {
@@ -356,7 +356,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	c.open(s.issuer + "/register")
 	c.fill("email", "zoe@example.com", "display_name", "Zoe", "password", "short", "password_confirm", "shorter")
 	c.click("Create account")
-	c.expect("/register", "Is required.")
+	c.expect("/register", "is required.")
 	page("register-errors", "Registration with field errors")
 	c.fill("username", "zoe", "password", pw, "password_confirm", pw)
 	c.click("Create account")

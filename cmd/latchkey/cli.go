@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/migrations"
+	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -96,7 +97,8 @@ func (e *env) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *co
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
+	// Changes made from the command line are audited as the operator's.
+	ctx := accounts.WithActor(cmd.Context(), accounts.Actor{Type: storage.ActorSystem, ID: "cli"})
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

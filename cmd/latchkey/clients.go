@@ -55,10 +55,11 @@ func (e *env) clientsCmd() *cobra.Command {
 	cmd := groupCmd("clients", "Manage OAuth clients (relying parties)")
 
 	var (
-		spec   accounts.ClientSpec
-		scope  string
-		format string
-		asJSON bool
+		spec    accounts.ClientSpec
+		scope   string
+		format  string
+		asJSON  bool
+		isAdmin bool
 	)
 	create := &cobra.Command{
 		Use:   "create --name NAME [flags]",
@@ -67,6 +68,22 @@ func (e *env) clientsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("scope") {
 				spec.Scopes = strings.Fields(scope)
+			}
+			if isAdmin {
+				// An admin API client: a confidential service that gets
+				// tokens for itself and may ask for any admin scope.
+				if spec.Public {
+					return errors.New("--admin: an admin client cannot be public")
+				}
+				if len(spec.GrantTypes) == 0 {
+					spec.GrantTypes = []string{"client_credentials"}
+				}
+				if !cmd.Flags().Changed("scope") {
+					spec.Scopes = AdminScopes
+				}
+				if spec.Name == "" {
+					spec.Name = "Latchkey admin"
+				}
 			}
 			spec.AccessTokenFormat = storage.AccessTokenFormat(format)
 			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
@@ -95,6 +112,7 @@ func (e *env) clientsCmd() *cobra.Command {
 	f.BoolVar(&spec.FirstParty, "first-party", false, "skip the consent page for this client")
 	f.StringVar(&format, "access-token-format", "opaque", "opaque or jwt (RFC 9068)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&isAdmin, "admin", false, "an admin API client: client_credentials with every admin scope (bootstraps the first admin)")
 
 	var listJSON bool
 	list := &cobra.Command{
@@ -154,6 +172,10 @@ func (e *env) clientsCmd() *cobra.Command {
 	cmd.AddCommand(create, list, del)
 	return cmd
 }
+
+// AdminScopes are the scopes of the admin API; `admin` grants them all.
+var AdminScopes = []string{"admin", "admin:users.read", "admin:users.write", "admin:users.search.basic",
+	"admin:tiers", "admin:clients", "admin:keys", "admin:audit"}
 
 // flagError turns an accounts validation error into one that names the
 // command-line flag.

@@ -75,6 +75,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, fmt.Errorf("login pages: %w", err)
 	}
+	m := metrics.New()
 	a.provider, err = provider.New(provider.Config{
 		Issuer:          cfg.Issuer,
 		Secret:          []byte(cfg.Secret),
@@ -89,6 +90,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Keys:      a.keys,
 		ErrorPage: pages.Error,
 		Logger:    log,
+		Metrics:   m,
 	})
 	if err != nil {
 		return nil, err
@@ -97,9 +99,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
+	uiCfg.Metrics = m
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
 
-	m := metrics.New()
 	pub := mux.NewRouter()
 	pub.Use(m.Middleware)
 	a.provider.Routes(pub)

@@ -19,6 +19,8 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	tokens   *prometheus.CounterVec
+	signIns  *prometheus.CounterVec
 }
 
 // New registers the Go and process collectors and the HTTP instruments.
@@ -35,9 +37,23 @@ func New() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_tokens_issued_total", Help: "Token responses issued by grant type.",
+	}, []string{"grant_type"})
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_sign_ins_total", Help: "Password sign-in attempts by outcome.",
+	}, []string{"outcome"})
+	reg.MustRegister(m.requests, m.latency, m.tokens, m.signIns)
 	return m
 }
+
+// TokenIssued counts a successful token response. Grant types are a fixed
+// set, so the label cannot grow without bound.
+func (m *Metrics) TokenIssued(grantType string) { m.tokens.WithLabelValues(grantType).Inc() }
+
+// SignIn counts a sign-in attempt: success, invalid, locked, unverified
+// or rate_limited.
+func (m *Metrics) SignIn(outcome string) { m.signIns.WithLabelValues(outcome).Inc() }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -27,6 +27,9 @@ type Store interface {
 	storage.BrowserSessions
 	storage.Consents
 	storage.UserTokens
+	storage.Tiers
+	storage.Audit
+	storage.Directory
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	RevokeUserTokens(ctx context.Context, userID string) error
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
@@ -50,10 +53,14 @@ type Options struct {
 	VerifyTTL            time.Duration // verification links; default 24h
 	ResetTTL             time.Duration // password-reset links; default 1h
 	Lockout              LockoutPolicy
+	// DeleteGrace is how long a soft-deleted account can be restored;
+	// default 30 days.
+	DeleteGrace time.Duration
 }
 
 // Service applies the account rules.
 type Service struct {
+	tiers  tierCache
 	opts   Options
 	store  Store
 	hasher PasswordHasher
@@ -74,6 +81,9 @@ func New(store Store, opts Options) *Service {
 	}
 	if opts.ResetTTL <= 0 {
 		opts.ResetTTL = time.Hour
+	}
+	if opts.DeleteGrace <= 0 {
+		opts.DeleteGrace = 30 * 24 * time.Hour
 	}
 	if opts.Lockout.Threshold == 0 {
 		opts.Lockout.Threshold = 5
@@ -129,6 +139,12 @@ type NewUser struct {
 	DisplayName   string
 	Password      string // "" creates a passwordless user (federated sign-in)
 	EmailVerified bool
+	// PasswordHash imports an existing bcrypt ($2a$/$2b$/$2y$) or argon2id
+	// hash instead of Password, so that migrated users keep their
+	// passwords (rehashed with argon2id at their next sign-in).
+	PasswordHash string
+	TierID       string // "" = the default tier, if there is one
+	CreatedAt    time.Time
 }
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,38}$`)
@@ -161,8 +177,13 @@ func CheckPassword(password, username, email string) error {
 	return nil
 }
 
-// CreateUser validates u and stores a new active user.
+// CreateUser validates u and stores a new active user, on the default
+// tier unless u names one.
 func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, error) {
+	return s.createUser(ctx, u, AuditUserCreate)
+}
+
+func (s *Service) createUser(ctx context.Context, u NewUser, action string) (*storage.User, error) {
 	username := strings.ToLower(strings.TrimSpace(u.Username))
 	email := strings.TrimSpace(u.Email)
 	if !usernamePattern.MatchString(username) {
@@ -171,8 +192,19 @@ func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, err
 	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
 		return nil, invalid("email", "must be a valid email address")
 	}
+	if len([]rune(u.DisplayName)) > 100 {
+		return nil, invalid("display_name", "must be at most 100 characters")
+	}
 	var hash string
-	if u.Password != "" {
+	switch {
+	case u.PasswordHash != "" && u.Password != "":
+		return nil, invalid("password_hash", "give a password or a password hash, not both")
+	case u.PasswordHash != "":
+		if !importableHash(u.PasswordHash) {
+			return nil, invalid("password_hash", "must be a bcrypt ($2a$, $2b$, $2y$) or argon2id ($argon2id$) hash")
+		}
+		hash = u.PasswordHash
+	case u.Password != "":
 		if err := CheckPassword(u.Password, username, email); err != nil {
 			return nil, err
 		}
@@ -183,6 +215,10 @@ func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, err
 		hash = h
 	}
 	now := s.now().UTC()
+	created := u.CreatedAt
+	if created.IsZero() || created.After(now) {
+		created = now
+	}
 	user := &storage.User{
 		ID:            "u_" + secret.Token(12),
 		Username:      username,
@@ -191,16 +227,52 @@ func (s *Service) CreateUser(ctx context.Context, u NewUser) (*storage.User, err
 		DisplayName:   strings.TrimSpace(u.DisplayName),
 		PasswordHash:  hash,
 		Status:        storage.UserActive,
-		CreatedAt:     now,
+		CreatedAt:     created,
 		UpdatedAt:     now,
 	}
-	if err := s.store.CreateUser(ctx, user); err != nil {
-		if errors.Is(err, storage.ErrDuplicate) {
-			return nil, invalid("username", msgTaken)
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateUser(ctx, user); err != nil {
+			if errors.Is(err, storage.ErrDuplicate) {
+				return invalid("username", msgTaken)
+			}
+			return fmt.Errorf("creating user: %w", err)
 		}
-		return nil, fmt.Errorf("creating user: %w", err)
+		tierID := u.TierID
+		if tierID == "" {
+			t, err := s.store.GetDefaultTier(ctx)
+			switch {
+			case err == nil:
+				tierID = t.ID
+			case !errors.Is(err, storage.ErrNotFound):
+				return err
+			}
+		}
+		if tierID != "" {
+			if err := s.store.SetUserTier(ctx, user.ID, tierID); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return invalid("tier", "no such tier")
+				}
+				return err
+			}
+			user.TierID = tierID
+		}
+		return s.audit(ctx, action, user.ID, "", map[string]any{"username": user.Username, "email": user.Email,
+			"email_verified": user.EmailVerified, "tier": user.TierID, "imported_hash": u.PasswordHash != ""})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return user, nil
+}
+
+// importableHash accepts the password hashes Latchkey can verify.
+func importableHash(h string) bool {
+	for _, p := range []string{"$2a$", "$2b$", "$2y$", "$argon2id$"} {
+		if strings.HasPrefix(h, p) && len(h) < 512 {
+			return true
+		}
+	}
+	return false
 }
 
 // Authenticate checks a username-or-email and password. A failure is
@@ -283,6 +355,10 @@ func (s *Service) recordFailure(ctx context.Context, u *storage.User, now time.T
 	}
 	until := now.Add(d)
 	if err := s.store.SetUserLockout(ctx, u.ID, n, &until); err != nil {
+		return err
+	}
+	sys := WithActor(ctx, Actor{Type: storage.ActorSystem, ID: "lockout", IP: ActorFrom(ctx).IP, UserAgent: ActorFrom(ctx).UserAgent})
+	if err := s.audit(sys, AuditUserLock, u.ID, fmt.Sprintf("%d failed sign-ins", n), map[string]any{"locked_until": until}); err != nil {
 		return err
 	}
 	if n == s.opts.Lockout.Threshold {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -41,11 +42,135 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*storage.C
 		sec = secret.Token(32) // 256 bits
 		c.SecretHash = secret.Hash(sec)
 	}
-	if err := s.store.CreateClient(ctx, c); err != nil {
-		if errors.Is(err, storage.ErrDuplicate) {
-			return nil, "", invalid("client_id", "is already taken")
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateClient(ctx, c); err != nil {
+			if errors.Is(err, storage.ErrDuplicate) {
+				return invalid("client_id", "is already taken")
+			}
+			return fmt.Errorf("creating client: %w", err)
 		}
-		return nil, "", fmt.Errorf("creating client: %w", err)
+		return s.audit(ctx, AuditClientCreate, c.ID, "", map[string]any{"name": c.Name, "grant_types": c.GrantTypes,
+			"scopes": c.Scopes, "public": c.Public, "first_party": c.FirstParty})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, sec, nil
+}
+
+// GetClient returns one client.
+func (s *Service) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	return s.store.GetClientByID(ctx, id)
+}
+
+// ClientUpdate changes a client; nil leaves a field as it is.
+type ClientUpdate struct {
+	Name                                 *string
+	RedirectURIs, PostLogoutRedirectURIs *[]string
+	GrantTypes, Scopes                   *[]string
+	FirstParty                           *bool
+	AccessTokenFormat                    *storage.AccessTokenFormat
+	AccessTokenTTL, RefreshTokenTTL      *time.Duration
+	IDTokenTTL, AuthCodeTTL              *time.Duration
+}
+
+// UpdateClient validates and applies a change with the same rules as
+// CreateClient. Whether a client is public cannot change (it would turn a
+// secret on or off): create a new client instead.
+func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) (*storage.Client, error) {
+	c, err := s.store.GetClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	spec := ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AccessTokenFormat: c.AccessTokenFormat}
+	changes := map[string]any{}
+	set := func(name string, v any) { changes[name] = v }
+	if up.Name != nil {
+		spec.Name = *up.Name
+		set("name", *up.Name)
+	}
+	if up.RedirectURIs != nil {
+		spec.RedirectURIs = *up.RedirectURIs
+		set("redirect_uris", *up.RedirectURIs)
+	}
+	if up.PostLogoutRedirectURIs != nil {
+		spec.PostLogoutRedirectURIs = *up.PostLogoutRedirectURIs
+		set("post_logout_redirect_uris", *up.PostLogoutRedirectURIs)
+	}
+	if up.GrantTypes != nil {
+		spec.GrantTypes = *up.GrantTypes
+		set("grant_types", *up.GrantTypes)
+	}
+	if up.Scopes != nil {
+		spec.Scopes = *up.Scopes
+		set("scopes", *up.Scopes)
+	}
+	if up.FirstParty != nil {
+		spec.FirstParty = *up.FirstParty
+		set("first_party", *up.FirstParty)
+	}
+	if up.AccessTokenFormat != nil {
+		spec.AccessTokenFormat = *up.AccessTokenFormat
+		set("access_token_format", *up.AccessTokenFormat)
+	}
+	next, err := clientFromSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	next.ID, next.SecretHash, next.CreatedAt, next.Audience = c.ID, c.SecretHash, c.CreatedAt, c.Audience
+	next.AccessTokenTTL, next.RefreshTokenTTL, next.IDTokenTTL, next.AuthCodeTTL = c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL, c.AuthCodeTTL
+	for _, x := range []struct {
+		name string
+		src  *time.Duration
+		dst  *time.Duration
+	}{
+		{"access_token_ttl", up.AccessTokenTTL, &next.AccessTokenTTL},
+		{"refresh_token_ttl", up.RefreshTokenTTL, &next.RefreshTokenTTL},
+		{"id_token_ttl", up.IDTokenTTL, &next.IDTokenTTL},
+		{"auth_code_ttl", up.AuthCodeTTL, &next.AuthCodeTTL},
+	} {
+		if x.src == nil {
+			continue
+		}
+		if *x.src < 0 || *x.src > 366*24*time.Hour {
+			return nil, invalid(x.name, "must be between 0 (the server default) and 366 days")
+		}
+		*x.dst = *x.src
+		set(x.name, x.src.String())
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.UpdateClient(ctx, next); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditClientUpdate, c.ID, "", changes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// RotateClientSecret replaces a confidential client's secret; the old one
+// stops working at once. The new secret is returned once.
+func (s *Service) RotateClientSecret(ctx context.Context, id string) (*storage.Client, string, error) {
+	c, err := s.store.GetClientByID(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.Public {
+		return nil, "", invalid("public", "a public client has no secret")
+	}
+	sec := secret.Token(32)
+	c.SecretHash = secret.Hash(sec)
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.UpdateClient(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditClientSecret, c.ID, "", nil)
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return c, sec, nil
 }
@@ -138,5 +263,10 @@ func (s *Service) ListClients(ctx context.Context) ([]storage.Client, error) {
 
 // DeleteClient removes a client and every token issued to it.
 func (s *Service) DeleteClient(ctx context.Context, id string) error {
-	return s.store.DeleteClient(ctx, id)
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteClient(ctx, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditClientDelete, id, "", nil)
+	})
 }

@@ -101,7 +101,7 @@ func (s *Service) Register(ctx context.Context, r Registration) error {
 		s.send(ctx, lkmail.KindAccountExists, existing.Email, lkmail.Data{Name: displayName(existing), Link: s.link("/forgot-password", nil)})
 		return nil
 	}
-	u, err := s.CreateUser(ctx, NewUser{Username: r.Username, Email: email, DisplayName: r.DisplayName, Password: r.Password})
+	u, err := s.createUser(ctx, NewUser{Username: r.Username, Email: email, DisplayName: r.DisplayName, Password: r.Password}, AuditUserRegister)
 	var ve *ValidationError
 	if errors.As(err, &ve) && ve.Message == msgTaken {
 		// The email was free a moment ago, so the username is taken.
@@ -197,6 +197,13 @@ func (s *Service) ConfirmEmail(ctx context.Context, token string) (*storage.User
 			if errors.Is(err, storage.ErrDuplicate) {
 				return invalid("email", "is already used by another account")
 			}
+			return err
+		}
+		action := AuditUserEmailVerify
+		if change {
+			action = AuditUserEmailChange
+		}
+		if err := s.audit(ctx, action, u.ID, "", map[string]any{"email": u.Email, "email_verified": true}); err != nil {
 			return err
 		}
 		if change {
@@ -302,7 +309,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (*s
 			return err
 		}
 		out = u
-		return nil
+		return s.audit(ctx, AuditUserPasswordReset, u.ID, "", nil)
 	})
 	if err != nil {
 		return nil, err
@@ -364,7 +371,10 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, password,
 		if err := s.setPassword(ctx, u, password); err != nil {
 			return err
 		}
-		return s.signOutEverywhere(ctx, u.ID, keepSessionID)
+		if err := s.signOutEverywhere(ctx, u.ID, keepSessionID); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditUserPasswordChg, u.ID, "", nil)
 	})
 	if err != nil {
 		return err
@@ -474,10 +484,22 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 		}
 		u.Locale = loc
 	}
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrDuplicate) {
-			return nil, invalid("username", "is already taken")
+	changes := map[string]any{}
+	for k, v := range map[string]*string{"username": p.Username, "display_name": p.DisplayName, "picture_url": p.PictureURL, "locale": p.Locale} {
+		if v != nil {
+			changes[k] = *v
 		}
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.UpdateUser(ctx, u); err != nil {
+			if errors.Is(err, storage.ErrDuplicate) {
+				return invalid("username", "is already taken")
+			}
+			return err
+		}
+		return s.audit(ctx, AuditUserUpdate, u.ID, "", changes)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -542,7 +564,12 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 	if b.UserID != userID {
 		return fmt.Errorf("session %s: %w", sessionID, storage.ErrNotFound)
 	}
-	return s.store.DeleteBrowserSession(ctx, sessionID)
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteBrowserSession(ctx, sessionID); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditSessionRevoke, userID, "", map[string]any{"session_id": sessionID})
+	})
 }
 
 // ConsentView is an app the user has granted access to.
@@ -576,7 +603,10 @@ func (s *Service) RevokeConsent(ctx context.Context, userID, clientID string) er
 		if err := s.store.DeleteConsent(ctx, userID, clientID); err != nil {
 			return err
 		}
-		return s.store.RevokeUserClientTokens(ctx, userID, clientID)
+		if err := s.store.RevokeUserClientTokens(ctx, userID, clientID); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditConsentRevoke, userID, "", map[string]any{"client_id": clientID})
 	})
 }
 
@@ -603,7 +633,10 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, password string) er
 		if err := s.store.DeleteUserTokens(ctx, u.ID, ""); err != nil {
 			return err
 		}
-		return s.store.RevokeUserTokens(ctx, u.ID)
+		if err := s.store.RevokeUserTokens(ctx, u.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditUserDelete, u.ID, "deleted by the account owner", nil)
 	})
 	if err != nil {
 		return err
@@ -615,7 +648,12 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, password string) er
 // ClearLockout forgets failed sign-ins (an admin action, or after a
 // password reset).
 func (s *Service) ClearLockout(ctx context.Context, userID string) error {
-	return s.store.SetUserLockout(ctx, userID, 0, nil)
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.SetUserLockout(ctx, userID, 0, nil); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditUserUnlock, userID, "", nil)
+	})
 }
 
 // issueToken stores a new single-use token for u and returns the link that
