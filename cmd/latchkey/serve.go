@@ -107,7 +107,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.provider.Routes(pub)
 	ui.Routes(pub)
 	a.public = securityHeaders(pub)
-	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler(), Profiling: cfg.Profiling})
+	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler(), Profiling: cfg.Profiling,
+		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware})
 	ok = true
 	return a, nil
 }
