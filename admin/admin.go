@@ -1,15 +1,27 @@
 // Package admin serves the admin listener: health and readiness probes,
-// Prometheus metrics and (in later work) the admin REST API. It is never
-// mounted on the public listener.
+// Prometheus metrics, optional pprof, and the admin REST API under /v1
+// (described by the embedded openapi.yaml, served at /openapi.yaml). It is
+// never mounted on the public listener.
+//
+// The API holds no rules of its own: every change goes through
+// provider/accounts, which validates it and records it in the audit log in
+// the change's transaction, with the admin client (from the bearer token)
+// as the actor.
 package admin
 
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/provider/keys"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // Pinger reports whether the database answers.
@@ -17,20 +29,108 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// TokenChecker validates admin bearer tokens (provider implements it).
+type TokenChecker interface {
+	// CheckAdminToken returns the client id and granted scopes of an active
+	// access token issued with client_credentials; any error means 401.
+	CheckAdminToken(ctx context.Context, token string) (clientID string, scopes []string, err error)
+}
+
+// KeyManager is the part of *keys.Manager the API uses.
+type KeyManager interface {
+	List(ctx context.Context) ([]keys.KeyInfo, error)
+	Rotate(ctx context.Context) ([]storage.SigningKey, error)
+	RotateNow(ctx context.Context) ([]storage.SigningKey, error)
+	Retire(ctx context.Context, kid string) error
+}
+
+var _ KeyManager = (*keys.Manager)(nil)
+
+// Accounts is the part of *accounts.Service the API calls: every rule the
+// admin API applies lives there.
+type Accounts interface {
+	// users
+	CreateUser(ctx context.Context, u accounts.NewUser) (*storage.User, error)
+	GetUserAny(ctx context.Context, id string) (*storage.User, error)
+	FindUser(ctx context.Context, login string) (*storage.User, error)
+	SearchUsers(ctx context.Context, q storage.UserQuery) (*storage.UserPage, error)
+	AdminUpdateUser(ctx context.Context, id string, version time.Time, up accounts.UserUpdate) (*storage.User, error)
+	SetPassword(ctx context.Context, id, password string) error
+	Suspend(ctx context.Context, id, reason string) (*storage.User, error)
+	Unsuspend(ctx context.Context, id, reason string) (*storage.User, error)
+	SoftDelete(ctx context.Context, id, reason string) (*storage.User, error)
+	Restore(ctx context.Context, id, reason string) (*storage.User, error)
+	HardDelete(ctx context.Context, id, reason string) error
+	GetUserArchive(ctx context.Context, id string) (*storage.UserArchive, error)
+	UserSessions(ctx context.Context, id string) ([]storage.BrowserSession, error)
+	RevokeUserSessions(ctx context.Context, id string) error
+	ClearLockout(ctx context.Context, userID string) error
+	ExportUser(ctx context.Context, id string) (*accounts.UserExport, error)
+	UserRateLimits(ctx context.Context, userID string) (*storage.Tier, []storage.RateLimit, error)
+	AssignTier(ctx context.Context, userID, tierID string) (*storage.User, error)
+	ImportUsers(ctx context.Context, r io.Reader) ([]accounts.ImportResult, error)
+	Stats(ctx context.Context, days int) (*storage.Stats, error)
+
+	// audit
+	ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error)
+	RecordAudit(ctx context.Context, action, target, reason string, changes map[string]any) error
+
+	// tiers
+	ListTiers(ctx context.Context) ([]storage.Tier, error)
+	GetTier(ctx context.Context, id string) (*storage.Tier, error)
+	CreateTier(ctx context.Context, spec accounts.TierSpec) (*storage.Tier, error)
+	UpdateTier(ctx context.Context, id string, spec accounts.TierSpec) (*storage.Tier, error)
+	DeleteTier(ctx context.Context, id string) error
+	TierRateLimits(ctx context.Context, id string) ([]storage.RateLimit, error)
+	SetTierRateLimits(ctx context.Context, id string, limits []storage.RateLimit) error
+
+	// clients
+	ListClients(ctx context.Context) ([]storage.Client, error)
+	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	CreateClient(ctx context.Context, spec accounts.ClientSpec) (*storage.Client, string, error)
+	UpdateClient(ctx context.Context, id string, up accounts.ClientUpdate) (*storage.Client, error)
+	RotateClientSecret(ctx context.Context, id string) (*storage.Client, string, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+var _ Accounts = (*accounts.Service)(nil)
+
 // Deps are the admin server's collaborators.
 type Deps struct {
 	DB      Pinger
 	Metrics http.Handler // promhttp handler of the server's registry
 	// Profiling serves Go's pprof profiles under /debug/pprof/.
 	Profiling bool
+
+	// The REST API under /v1 exists only when Accounts and Tokens are set.
+	Accounts Accounts
+	Tokens   TokenChecker
+	// Keys serves /v1/keys; without it those routes answer 503.
+	Keys   KeyManager
+	Logger *slog.Logger
+	// Middleware wraps every matched route (the metrics middleware, which
+	// reads the route template); nil = none.
+	Middleware func(http.Handler) http.Handler
 }
 
 // NewServer returns the admin listener's handler.
 func NewServer(d Deps) http.Handler {
+	return newRouter(d)
+}
+
+func newRouter(d Deps) *mux.Router {
 	if d.Metrics == nil {
 		d.Metrics = http.NotFoundHandler()
 	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
 	r := mux.NewRouter()
+	r.NotFoundHandler = handleNotFound()
+	r.MethodNotAllowedHandler = handleMethodNotAllowed(r)
+	if d.Middleware != nil {
+		r.Use(mux.MiddlewareFunc(d.Middleware))
+	}
 	routes(r, d)
 	return r
 }

@@ -12,11 +12,83 @@ func routes(r *mux.Router, d Deps) {
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", handleReadyz(d.DB)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", d.Metrics).Methods(http.MethodGet)
+	r.Handle("/openapi.yaml", handleOpenAPI()).Methods(http.MethodGet)
 	if d.Profiling {
 		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+	}
+	if d.Accounts == nil || d.Tokens == nil {
+		return
+	}
+	for _, rt := range apiRoutes(d) {
+		r.Handle(rt.path, requireScope(d, rt.scopes, rt.h)).Methods(rt.method)
+	}
+}
+
+// apiRoute is one route of the REST API and the scopes that may call it
+// (any one of them, or ScopeAdmin).
+type apiRoute struct {
+	method, path string
+	scopes       []string
+	h            http.Handler
+}
+
+func scopes(s ...string) []string { return s }
+
+// apiRoutes is the REST API. Literal paths come before the {id} patterns
+// they could be mistaken for ("/v1/users:import" before "/v1/users/{id}").
+func apiRoutes(d Deps) []apiRoute {
+	const (
+		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	)
+	usersRead, usersWrite := scopes(ScopeUsersRead), scopes(ScopeUsersWrite)
+	return []apiRoute{
+		// users
+		{get, "/v1/users", scopes(ScopeUsersRead, ScopeUsersBasic), handleListUsers(d)},
+		{post, "/v1/users", usersWrite, handleCreateUser(d)},
+		{post, "/v1/users:import", usersWrite, handleImportUsers(d)},
+		{get, "/v1/users/{id}", usersRead, handleGetUser(d)},
+		{patch, "/v1/users/{id}", usersWrite, handlePatchUser(d)},
+		{del, "/v1/users/{id}", usersWrite, handleDeleteUser(d)},
+		{get, "/v1/users/{id}/archive", usersRead, handleGetArchive(d)},
+		{post, "/v1/users/{id}/suspend", usersWrite, handleSuspendUser(d)},
+		{post, "/v1/users/{id}/unsuspend", usersWrite, handleUnsuspendUser(d)},
+		{post, "/v1/users/{id}/restore", usersWrite, handleRestoreUser(d)},
+		{put, "/v1/users/{id}/password", usersWrite, handleSetPassword(d)},
+		{get, "/v1/users/{id}/sessions", usersRead, handleListSessions(d)},
+		{del, "/v1/users/{id}/sessions", usersWrite, handleRevokeSessions(d)},
+		{del, "/v1/users/{id}/lockout", usersWrite, handleClearLockout(d)},
+		{get, "/v1/users/{id}/export", usersRead, handleExportUser(d)},
+		{get, "/v1/users/{id}/rate-limits", usersRead, handleUserRateLimits(d)},
+		{put, "/v1/users/{id}/tier", usersWrite, handleSetUserTier(d)},
+		{get, "/v1/stats", usersRead, handleStats(d)},
+
+		// tiers
+		{get, "/v1/tiers", scopes(ScopeTiers), handleListTiers(d)},
+		{post, "/v1/tiers", scopes(ScopeTiers), handleCreateTier(d)},
+		{get, "/v1/tiers/{id}", scopes(ScopeTiers), handleGetTier(d)},
+		{patch, "/v1/tiers/{id}", scopes(ScopeTiers), handlePatchTier(d)},
+		{del, "/v1/tiers/{id}", scopes(ScopeTiers), handleDeleteTier(d)},
+		{get, "/v1/tiers/{id}/rate-limits", scopes(ScopeTiers), handleGetTierRateLimits(d)},
+		{put, "/v1/tiers/{id}/rate-limits", scopes(ScopeTiers), handlePutTierRateLimits(d)},
+
+		// clients
+		{get, "/v1/clients", scopes(ScopeClients), handleListClients(d)},
+		{post, "/v1/clients", scopes(ScopeClients), handleCreateClient(d)},
+		{get, "/v1/clients/{id}", scopes(ScopeClients), handleGetClient(d)},
+		{patch, "/v1/clients/{id}", scopes(ScopeClients), handlePatchClient(d)},
+		{del, "/v1/clients/{id}", scopes(ScopeClients), handleDeleteClient(d)},
+		{post, "/v1/clients/{id}/rotate-secret", scopes(ScopeClients), handleRotateClientSecret(d)},
+
+		// signing keys
+		{get, "/v1/keys", scopes(ScopeKeys), handleListKeys(d)},
+		{post, "/v1/keys/rotate", scopes(ScopeKeys), handleRotateKeys(d)},
+		{post, "/v1/keys/{kid}/retire", scopes(ScopeKeys), handleRetireKey(d)},
+
+		// audit log
+		{get, "/v1/audit-events", scopes(ScopeAudit), handleListAudit(d)},
 	}
 }

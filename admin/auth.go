@@ -1,0 +1,116 @@
+package admin
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Scopes of admin API tokens. ScopeAdmin grants every route.
+const (
+	ScopeAdmin       = "admin"
+	ScopeUsersRead   = "admin:users.read"
+	ScopeUsersWrite  = "admin:users.write"
+	ScopeUsersBasic  = "admin:users.search.basic" // list/search: id and username only
+	ScopeTiers       = "admin:tiers"
+	ScopeClients     = "admin:clients"
+	ScopeKeys        = "admin:keys"
+	ScopeAudit       = "admin:audit"
+	authRealm        = "latchkey-admin"
+	bearerPrefix     = "bearer "
+	maxBearerToken   = 4096
+	wwwAuthenticate  = "WWW-Authenticate"
+	insufficientAuth = `Bearer realm="` + authRealm + `", error="insufficient_scope"`
+)
+
+// AllScopes lists every scope the admin API knows.
+func AllScopes() []string {
+	return []string{ScopeAdmin, ScopeUsersRead, ScopeUsersWrite, ScopeUsersBasic, ScopeTiers, ScopeClients, ScopeKeys, ScopeAudit}
+}
+
+// caller is the authenticated admin client of a request.
+type caller struct {
+	clientID string
+	scopes   map[string]bool
+}
+
+// has reports whether the caller holds scope (ScopeAdmin holds all).
+func (c *caller) has(scope string) bool {
+	return c != nil && (c.scopes[ScopeAdmin] || c.scopes[scope])
+}
+
+type callerKey struct{}
+
+func callerFrom(ctx context.Context) *caller {
+	c, _ := ctx.Value(callerKey{}).(*caller)
+	return c
+}
+
+// requireScope authenticates the bearer token and lets the request through
+// when the token holds one of scopes (or ScopeAdmin). The request context
+// then carries the caller and, for the audit log, the accounts.Actor.
+func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if len(h) < len(bearerPrefix) || !strings.EqualFold(h[:len(bearerPrefix)], bearerPrefix) ||
+			strings.TrimSpace(h[len(bearerPrefix):]) == "" {
+			p := problem("unauthorized", "send an admin access token: Authorization: Bearer <token>")
+			p.header = http.Header{wwwAuthenticate: {`Bearer realm="` + authRealm + `"`}}
+			writeProblem(w, p)
+			return
+		}
+		token := strings.TrimSpace(h[len(bearerPrefix):])
+		var clientID string
+		var granted []string
+		var err error = errTokenTooLong
+		if len(token) <= maxBearerToken {
+			clientID, granted, err = d.Tokens.CheckAdminToken(r.Context(), token)
+		}
+		if err != nil || clientID == "" {
+			p := problem("unauthorized", "the access token is invalid, expired or not an admin token")
+			p.header = http.Header{wwwAuthenticate: {`Bearer realm="` + authRealm + `", error="invalid_token"`}}
+			writeProblem(w, p)
+			return
+		}
+		c := &caller{clientID: clientID, scopes: make(map[string]bool, len(granted))}
+		for _, s := range granted {
+			c.scopes[s] = true
+		}
+		ok := false
+		for _, s := range scopes {
+			ok = ok || c.has(s)
+		}
+		if !ok {
+			p := problemf("insufficient-scope", "this route needs scope %s (or %s)", strings.Join(scopes, " or "), ScopeAdmin)
+			p.header = http.Header{wwwAuthenticate: {insufficientAuth + `, scope="` + strings.Join(scopes, " ") + `"`}}
+			writeProblem(w, p)
+			return
+		}
+		ctx := context.WithValue(r.Context(), callerKey{}, c)
+		ctx = accounts.WithActor(ctx, accounts.Actor{
+			Type: storage.ActorClient, ID: clientID, IP: remoteIP(r), UserAgent: r.UserAgent(),
+		})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+type tokenError string
+
+func (e tokenError) Error() string { return string(e) }
+
+const errTokenTooLong = tokenError("token too long")
+
+// remoteIP is the host of the connection's remote address. The admin
+// listener is not meant to sit behind a proxy, so no forwarding header is
+// trusted.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

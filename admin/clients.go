@@ -1,0 +1,171 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// clientFieldNames maps the field names of the client rules' validation
+// errors to the API's JSON field names.
+var clientFieldNames = map[string]string{
+	"grant_type":               "grant_types",
+	"redirect_uri":             "redirect_uris",
+	"post_logout_redirect_uri": "post_logout_redirect_uris",
+	"scope":                    "scopes",
+}
+
+func clientErr(err error) error {
+	var ve *accounts.ValidationError
+	if errors.As(err, &ve) {
+		if f, ok := clientFieldNames[ve.Field]; ok {
+			return invalidField(f, ve.Message)
+		}
+	}
+	return err
+}
+
+func handleListClients(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		cs, err := d.Accounts.ListClients(r.Context())
+		if err != nil {
+			return err
+		}
+		out := make([]clientView, 0, len(cs))
+		for i := range cs {
+			out = append(out, viewClient(&cs[i]))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"clients": out})
+		return nil
+	})
+}
+
+func handleCreateClient(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		var in struct {
+			Name                   string   `json:"name"`
+			RedirectURIs           []string `json:"redirect_uris"`
+			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+			GrantTypes             []string `json:"grant_types"`
+			Scopes                 []string `json:"scopes"`
+			Public                 bool     `json:"public"`
+			FirstParty             bool     `json:"first_party"`
+			AccessTokenFormat      string   `json:"access_token_format"`
+		}
+		if err := decodeJSON(w, r, &in, false); err != nil {
+			return err
+		}
+		c, sec, err := d.Accounts.CreateClient(r.Context(), accounts.ClientSpec{
+			Name: in.Name, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
+			GrantTypes: in.GrantTypes, Scopes: in.Scopes, Public: in.Public, FirstParty: in.FirstParty,
+			AccessTokenFormat: storage.AccessTokenFormat(in.AccessTokenFormat),
+		})
+		if err != nil {
+			return clientErr(err)
+		}
+		v := viewClient(c)
+		v.ClientSecret = sec
+		w.Header().Set("Location", location("/v1/clients", c.ID))
+		writeJSON(w, http.StatusCreated, v)
+		return nil
+	})
+}
+
+func handleGetClient(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.Accounts.GetClient(r.Context(), pathVar(r, "id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, viewClient(c))
+		return nil
+	})
+}
+
+var (
+	clientPatchable = []string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "first_party",
+		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl"}
+	clientProtected = map[string]string{
+		"client_id":      "cannot be changed",
+		"id":             "cannot be changed",
+		"public":         "cannot be changed (it would turn the secret on or off); register a new client instead",
+		"client_secret":  "cannot be set; use POST /v1/clients/{id}/rotate-secret",
+		"secret_hash":    "cannot be set; use POST /v1/clients/{id}/rotate-secret",
+		"response_types": "follows from grant_types",
+		"audience":       "cannot be changed through the admin API",
+		"created_at":     "cannot be changed",
+	}
+)
+
+func handlePatchClient(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		p, err := decodePatch(w, r, clientPatchable, clientProtected)
+		if err != nil {
+			return err
+		}
+		var up accounts.ClientUpdate
+		if up.Name, err = p.str("name", false); err != nil {
+			return err
+		}
+		for name, dst := range map[string]**[]string{
+			"redirect_uris": &up.RedirectURIs, "post_logout_redirect_uris": &up.PostLogoutRedirectURIs,
+			"grant_types": &up.GrantTypes, "scopes": &up.Scopes,
+		} {
+			if *dst, err = p.strings(name); err != nil {
+				return err
+			}
+		}
+		if up.FirstParty, err = p.boolean("first_party"); err != nil {
+			return err
+		}
+		format, err := p.str("access_token_format", true)
+		if err != nil {
+			return err
+		}
+		if format != nil {
+			f := storage.AccessTokenFormat(*format)
+			up.AccessTokenFormat = &f
+		}
+		if up.AccessTokenTTL, err = p.duration("access_token_ttl"); err != nil {
+			return err
+		}
+		if up.RefreshTokenTTL, err = p.duration("refresh_token_ttl"); err != nil {
+			return err
+		}
+		if up.IDTokenTTL, err = p.duration("id_token_ttl"); err != nil {
+			return err
+		}
+		if up.AuthCodeTTL, err = p.duration("auth_code_ttl"); err != nil {
+			return err
+		}
+		c, err := d.Accounts.UpdateClient(r.Context(), pathVar(r, "id"), up)
+		if err != nil {
+			return clientErr(err)
+		}
+		writeJSON(w, http.StatusOK, viewClient(c))
+		return nil
+	})
+}
+
+func handleDeleteClient(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		if err := d.Accounts.DeleteClient(r.Context(), pathVar(r, "id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+func handleRotateClientSecret(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		c, sec, err := d.Accounts.RotateClientSecret(r.Context(), pathVar(r, "id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"client_id": c.ID, "client_secret": sec})
+		return nil
+	})
+}

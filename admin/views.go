@@ -1,0 +1,294 @@
+package admin
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/provider/keys"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// The JSON shapes of the API. Records are never encoded as they are:
+// each view lists what may be shown, so a secret added to a record later
+// (a hash, a sealed key) cannot leak by default. Times are RFC 3339 in
+// UTC; durations are Go duration strings ("1h").
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+type userView struct {
+	ID            string     `json:"id"`
+	Username      string     `json:"username"`
+	Email         string     `json:"email"`
+	EmailVerified bool       `json:"email_verified"`
+	DisplayName   string     `json:"display_name"`
+	PictureURL    string     `json:"picture_url"`
+	Locale        string     `json:"locale"`
+	Status        string     `json:"status"`
+	Tier          *string    `json:"tier"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	DeletedAt     *time.Time `json:"deleted_at"`
+	LockedUntil   *time.Time `json:"locked_until"`
+	FailedLogins  int        `json:"failed_logins"`
+	HasPassword   bool       `json:"has_password"`
+}
+
+// userFieldNames are the fields of userView, for ?fields=.
+var userFieldNames = []string{"id", "username", "email", "email_verified", "display_name", "picture_url", "locale",
+	"status", "tier", "created_at", "updated_at", "deleted_at", "locked_until", "failed_logins", "has_password"}
+
+func viewUser(u *storage.User) userView {
+	return userView{
+		ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		DisplayName: u.DisplayName, PictureURL: u.PictureURL, Locale: u.Locale, Status: string(u.Status),
+		Tier: strPtr(u.TierID), CreatedAt: utc(u.CreatedAt), UpdatedAt: utc(u.UpdatedAt),
+		DeletedAt: utcPtr(u.DeletedAt), LockedUntil: utcPtr(u.LockedUntil), FailedLogins: u.FailedLogins,
+		HasPassword: u.PasswordHash != "",
+	}
+}
+
+// userField returns one field of the view, for ?fields=.
+func (v *userView) field(name string) any {
+	switch name {
+	case "id":
+		return v.ID
+	case "username":
+		return v.Username
+	case "email":
+		return v.Email
+	case "email_verified":
+		return v.EmailVerified
+	case "display_name":
+		return v.DisplayName
+	case "picture_url":
+		return v.PictureURL
+	case "locale":
+		return v.Locale
+	case "status":
+		return v.Status
+	case "tier":
+		return v.Tier
+	case "created_at":
+		return v.CreatedAt
+	case "updated_at":
+		return v.UpdatedAt
+	case "deleted_at":
+		return v.DeletedAt
+	case "locked_until":
+		return v.LockedUntil
+	case "failed_logins":
+		return v.FailedLogins
+	case "has_password":
+		return v.HasPassword
+	}
+	return nil
+}
+
+// etag is the user's version: its UpdatedAt, which every change moves.
+func etag(u *storage.User) string {
+	return `"` + strconv.FormatInt(u.UpdatedAt.UnixNano(), 10) + `"`
+}
+
+type archiveView struct {
+	UserID      string         `json:"user_id"`
+	Username    string         `json:"username"`
+	Email       string         `json:"email"`
+	DisplayName string         `json:"display_name"`
+	Profile     map[string]any `json:"profile"`
+	Reason      string         `json:"reason"`
+	DeletedBy   string         `json:"deleted_by"`
+	CreatedAt   time.Time      `json:"created_at"`
+	DeletedAt   time.Time      `json:"deleted_at"`
+}
+
+func viewArchive(a *storage.UserArchive) archiveView {
+	p := a.Profile
+	if p == nil {
+		p = map[string]any{}
+	}
+	return archiveView{UserID: a.UserID, Username: a.Username, Email: a.Email, DisplayName: a.DisplayName,
+		Profile: p, Reason: a.Reason, DeletedBy: a.DeletedBy, CreatedAt: utc(a.CreatedAt), DeletedAt: utc(a.DeletedAt)}
+}
+
+type sessionView struct {
+	ID         string    `json:"id"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	AMR        []string  `json:"amr"`
+	AuthTime   time.Time `json:"auth_time"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+func viewSessions(ss []storage.BrowserSession) []sessionView {
+	out := make([]sessionView, 0, len(ss))
+	for _, b := range ss {
+		out = append(out, sessionView{ID: b.ID, IP: b.IP, UserAgent: b.UserAgent, AMR: nonNil(b.AMR),
+			AuthTime: utc(b.AuthTime), CreatedAt: utc(b.CreatedAt), LastSeenAt: utc(b.LastSeenAt), ExpiresAt: utc(b.ExpiresAt)})
+	}
+	return out
+}
+
+type tierView struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	IsDefault   bool      `json:"is_default"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func viewTier(t *storage.Tier) tierView {
+	return tierView{ID: t.ID, Name: t.Name, Description: t.Description, IsDefault: t.IsDefault,
+		CreatedAt: utc(t.CreatedAt), UpdatedAt: utc(t.UpdatedAt)}
+}
+
+type rateLimitView struct {
+	Match  string `json:"match"`
+	Limit  int    `json:"limit"`
+	Period string `json:"period"`
+}
+
+func viewRateLimits(ls []storage.RateLimit) []rateLimitView {
+	out := make([]rateLimitView, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, rateLimitView{Match: l.Match, Limit: l.Limit, Period: l.Period.String()})
+	}
+	return out
+}
+
+type clientView struct {
+	ClientID               string    `json:"client_id"`
+	Name                   string    `json:"name"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	ResponseTypes          []string  `json:"response_types"`
+	Scopes                 []string  `json:"scopes"`
+	Audience               []string  `json:"audience"`
+	Public                 bool      `json:"public"`
+	FirstParty             bool      `json:"first_party"`
+	AccessTokenFormat      string    `json:"access_token_format"`
+	AccessTokenTTL         *string   `json:"access_token_ttl"`
+	RefreshTokenTTL        *string   `json:"refresh_token_ttl"`
+	IDTokenTTL             *string   `json:"id_token_ttl"`
+	AuthCodeTTL            *string   `json:"auth_code_ttl"`
+	CreatedAt              time.Time `json:"created_at"`
+	// ClientSecret is set only in the answer that created it.
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// ttl is a client token lifetime: null for the server default.
+func ttl(d time.Duration) *string {
+	if d <= 0 {
+		return nil
+	}
+	s := d.String()
+	return &s
+}
+
+func viewClient(c *storage.Client) clientView {
+	return clientView{
+		ClientID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes: nonNil(c.GrantTypes), ResponseTypes: nonNil(c.ResponseTypes), Scopes: nonNil(c.Scopes),
+		Audience: nonNil(c.Audience), Public: c.Public, FirstParty: c.FirstParty, AccessTokenFormat: string(c.AccessTokenFormat),
+		AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL), IDTokenTTL: ttl(c.IDTokenTTL),
+		AuthCodeTTL: ttl(c.AuthCodeTTL), CreatedAt: utc(c.CreatedAt),
+	}
+}
+
+type keyView struct {
+	ID          string     `json:"id"`
+	Algorithm   string     `json:"algorithm"`
+	State       string     `json:"state"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ActivatesAt time.Time  `json:"activates_at"`
+	RetiredAt   *time.Time `json:"retired_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+}
+
+func viewKey(k keys.KeyInfo) keyView {
+	return keyView{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: utc(k.CreatedAt),
+		ActivatesAt: utc(k.ActivatesAt), RetiredAt: utcPtr(k.RetiredAt), ExpiresAt: utcPtr(k.ExpiresAt)}
+}
+
+type eventView struct {
+	ID        int64          `json:"id"`
+	Time      time.Time      `json:"time"`
+	ActorType string         `json:"actor_type"`
+	ActorID   string         `json:"actor_id"`
+	Action    string         `json:"action"`
+	TargetID  string         `json:"target_id"`
+	IP        string         `json:"ip"`
+	UserAgent string         `json:"user_agent"`
+	Reason    string         `json:"reason"`
+	Changes   map[string]any `json:"changes"`
+}
+
+func viewEvents(es []storage.AuditEvent) []eventView {
+	out := make([]eventView, 0, len(es))
+	for _, e := range es {
+		ch := e.Changes
+		if ch == nil {
+			ch = map[string]any{}
+		}
+		out = append(out, eventView{ID: e.ID, Time: utc(e.Time), ActorType: e.ActorType, ActorID: e.ActorID,
+			Action: e.Action, TargetID: e.TargetID, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason, Changes: ch})
+	}
+	return out
+}
+
+type consentView struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// exportView is a GDPR access export: everything but secrets.
+type exportView struct {
+	User        userView      `json:"user"`
+	Tier        *tierView     `json:"tier"`
+	Sessions    []sessionView `json:"sessions"`
+	Consents    []consentView `json:"consents"`
+	AuditEvents []eventView   `json:"audit_events"`
+	ExportedAt  time.Time     `json:"exported_at"`
+}
+
+func viewExport(x *accounts.UserExport) exportView {
+	out := exportView{User: viewUser(x.User), Sessions: viewSessions(x.Sessions),
+		Consents: make([]consentView, 0, len(x.Consents)), AuditEvents: viewEvents(x.AuditEvents), ExportedAt: utc(x.ExportedAt)}
+	if x.Tier != nil {
+		t := viewTier(x.Tier)
+		out.Tier = &t
+	}
+	for _, c := range x.Consents {
+		out.Consents = append(out.Consents, consentView{ClientID: c.ClientID, Scopes: nonNil(c.Scopes),
+			GrantedAt: utc(c.GrantedAt), UpdatedAt: utc(c.UpdatedAt)})
+	}
+	return out
+}
