@@ -147,6 +147,7 @@ func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger, 
 		RegistrationDisabled: !cfg.Registration,
 		VerifyTTL:            cfg.VerifyTokenTTL,
 		ResetTTL:             cfg.ResetTokenTTL,
+		DeleteGrace:          cfg.DeleteGrace,
 		Lockout:              accounts.LockoutPolicy{Threshold: threshold, Base: cfg.LockoutBase, Max: cfg.LockoutMax},
 	})
 }

@@ -87,6 +87,7 @@ type Config struct {
 	RequireVerifiedEmail bool
 	VerifyTokenTTL       time.Duration
 	ResetTokenTTL        time.Duration
+	DeleteGrace          time.Duration // how long a soft-deleted account can be restored
 	SMTPURL              string // "" = log emails instead of sending them
 	MailFrom             string
 
@@ -210,6 +211,8 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.VerifyTokenTTL }},
 		{name: "reset_token_ttl", def: "1h", help: "Lifetime of password reset links.",
 			field: func(c *Config) any { return &c.ResetTokenTTL }},
+		{name: "delete_grace", def: "720h", help: "How long an admin can restore a soft-deleted account.",
+			field: func(c *Config) any { return &c.DeleteGrace }},
 		{name: "smtp_url", def: "", help: "SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; unset logs emails instead.",
 			field: func(c *Config) any { return &c.SMTPURL }},
 		{name: "mail_from", def: "Latchkey <no-reply@localhost>", help: "From address of the emails.",
@@ -661,6 +664,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ResetTokenTTL <= 0 {
 		bad("reset_token_ttl", "must be positive")
+	}
+	if c.DeleteGrace <= 0 {
+		bad("delete_grace", "must be positive")
 	}
 	if c.BrandLogoURL != "" {
 		if u, err := url.Parse(c.BrandLogoURL); err != nil || u.Scheme != "https" || u.Host == "" {

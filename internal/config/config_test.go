@@ -72,6 +72,7 @@ func TestDefaults(t *testing.T) {
 		Registration:            true,
 		VerifyTokenTTL:          24 * time.Hour,
 		ResetTokenTTL:           time.Hour,
+		DeleteGrace:             720 * time.Hour,
 		MailFrom:                "Latchkey <no-reply@localhost>",
 		RateLoginIP:             "30/1m",
 		RateLoginAccount:        "10/15m",
