@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 USERS=${BENCH_USERS:-1000000}
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
-CONC=${BENCH_SEARCH_CONCURRENCY:-16}
+CONCS=${BENCH_SEARCH_CONCURRENCY:-1 16}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
 ADMIN_PORT=${BENCH_ADMIN_PORT:-18081}
 PG_USER=${BENCH_PG_USER:-postgres}
@@ -75,7 +75,14 @@ id=$(printf '%s' "$admin" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')
 secret=$(printf '%s' "$admin" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')
 
 run() {
-	local name=$1 queries=$2 out
+	local name=$1 queries=$2 c
+	for c in $CONCS; do
+		run1 "$name" "$queries" "$c"
+	done
+}
+
+run1() {
+	local name=$1 queries=$2 CONC=$3 out
 	out=$("$tmp/latchkey-bench" -issuer "$LATCHKEY_ISSUER" -admin "http://127.0.0.1:$ADMIN_PORT" -scenario admin-search \
 		-client-id "$id" -client-secret "$secret" -scope admin -admin-queries "$queries" \
 		-c "$CONC" -d "$DURATION" -warmup "$WARMUP" -json)
@@ -83,7 +90,7 @@ run() {
 import json, sys
 r = json.load(sys.stdin)
 name = sys.argv[1]
-print(f"| {name} | {r[\"concurrency\"]} | {r[\"rps\"]:.0f} | {r[\"p50_ms\"]:.2f} ms | {r[\"p99_ms\"]:.2f} ms | {r[\"errors\"]} |")
+print("| {} | {} | {:.0f} | {:.2f} ms | {:.2f} ms | {} |".format(name, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
 ' "$name"
 }
 
