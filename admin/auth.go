@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -12,19 +13,21 @@ import (
 
 // Scopes of admin API tokens. ScopeAdmin grants every route.
 const (
-	ScopeAdmin       = "admin"
-	ScopeUsersRead   = "admin:users.read"
-	ScopeUsersWrite  = "admin:users.write"
-	ScopeUsersBasic  = "admin:users.search.basic" // list/search: id and username only
-	ScopeTiers       = "admin:tiers"
-	ScopeClients     = "admin:clients"
-	ScopeKeys        = "admin:keys"
-	ScopeAudit       = "admin:audit"
-	authRealm        = "latchkey-admin"
-	bearerPrefix     = "bearer "
-	maxBearerToken   = 4096
-	wwwAuthenticate  = "WWW-Authenticate"
-	insufficientAuth = `Bearer realm="` + authRealm + `", error="insufficient_scope"`
+	ScopeAdmin      = "admin"
+	ScopeUsersRead  = "admin:users.read"
+	ScopeUsersWrite = "admin:users.write"
+	ScopeUsersBasic = "admin:users.search.basic" // list/search: id and username only
+	ScopeTiers      = "admin:tiers"
+	ScopeClients    = "admin:clients"
+	ScopeKeys       = "admin:keys"
+	ScopeAudit      = "admin:audit"
+)
+
+const (
+	authRealm       = "latchkey-admin"
+	bearerPrefix    = "bearer " // compared ignoring case
+	maxBearerToken  = 4096      // longer is refused without asking the checker
+	wwwAuthenticate = "WWW-Authenticate"
 )
 
 // AllScopes lists every scope the admin API knows.
@@ -86,7 +89,8 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 		}
 		if !ok {
 			p := problemf("insufficient-scope", "this route needs scope %s (or %s)", strings.Join(scopes, " or "), ScopeAdmin)
-			p.header = http.Header{wwwAuthenticate: {insufficientAuth + `, scope="` + strings.Join(scopes, " ") + `"`}}
+			p.header = http.Header{wwwAuthenticate: {`Bearer realm="` + authRealm + `", error="insufficient_scope", scope="` +
+				strings.Join(scopes, " ") + `"`}}
 			writeProblem(w, p)
 			return
 		}
@@ -98,11 +102,7 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 	})
 }
 
-type tokenError string
-
-func (e tokenError) Error() string { return string(e) }
-
-const errTokenTooLong = tokenError("token too long")
+var errTokenTooLong = errors.New("token too long")
 
 // remoteIP is the host of the connection's remote address. The admin
 // listener is not meant to sit behind a proxy, so no forwarding header is

@@ -1,6 +1,8 @@
 package admin_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/latchkey/latchkey/admin"
 	"github.com/latchkey/latchkey/internal/testdb"
+	"github.com/latchkey/latchkey/provider/accounts"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -175,5 +178,32 @@ func TestNoAPIWithoutDeps(t *testing.T) {
 		if res.StatusCode != status {
 			t.Fatalf("GET %s = %d, want %d", path, res.StatusCode, status)
 		}
+	}
+}
+
+// An error the API does not expect is a 500 that says nothing of the
+// cause, which goes to the log instead.
+func TestInternalError(t *testing.T) {
+	store := testdb.OpenStore(t, testdb.SQLite(t))
+	acc := accounts.New(store, accounts.Options{})
+	var logs bytes.Buffer
+	srv := httptest.NewServer(admin.NewServer(admin.Deps{DB: store, Accounts: acc, Tokens: fakeTokens{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+	defer srv.Close()
+	e := &env{srv: srv}
+	must(t, store.Close()) // every query now fails
+	r := e.do(t, "GET", "/v1/users", nil)
+	p := problemOf(t, r, 500)
+	if p.Type != "https://latchkey.dev/problems/internal" || strings.Contains(strings.ToLower(string(r.body)), "sql") ||
+		strings.Contains(string(r.body), "closed") {
+		t.Fatalf("%s", r.body)
+	}
+	if !strings.Contains(logs.String(), "admin API request failed") || !strings.Contains(logs.String(), "/v1/users") {
+		t.Fatalf("not logged: %q", logs.String())
+	}
+	// Key routes without a key manager are unavailable, not broken.
+	p = problemOf(t, e.do(t, "GET", "/v1/keys", nil), 503)
+	if p.Type != "https://latchkey.dev/problems/unavailable" {
+		t.Fatalf("%+v", p)
 	}
 }

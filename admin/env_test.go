@@ -83,7 +83,10 @@ type env struct {
 	srv   *httptest.Server
 }
 
-const deleteGrace = 7 * 24 * time.Hour
+const (
+	deleteGrace = 7 * 24 * time.Hour
+	keySecret   = "0123456789abcdef0123456789abcdef-admin-tests"
+)
 
 func newEnv(t *testing.T, dsn string) *env {
 	t.Helper()
@@ -96,7 +99,7 @@ func newEnv(t *testing.T, dsn string) *env {
 		Now:         clk.Now,
 		DeleteGrace: deleteGrace,
 	})
-	km, err := keys.New(st, keys.Config{Secret: []byte("0123456789abcdef0123456789abcdef-admin-tests")})
+	km, err := keys.New(st, keys.Config{Secret: []byte(keySecret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,9 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // a detail quoting "<token>" stays readable
+	_ = enc.Encode(p)
 }
 
 // toProblem maps an error of the rules or the store to its answer; an

@@ -47,6 +47,11 @@ func handleCreateUser(d Deps) http.Handler {
 		if err != nil {
 			return err
 		}
+		// Putting the user on a tier moved its version after CreateUser
+		// read it: answer with the stored user, so the ETag is current.
+		if u, err = d.Accounts.GetUserAny(r.Context(), u.ID); err != nil {
+			return err
+		}
 		w.Header().Set("Location", location("/v1/users", u.ID))
 		writeUser(w, http.StatusCreated, u)
 		return nil
@@ -222,13 +227,14 @@ func handleDeleteUser(d Deps) http.Handler {
 
 // handleUserAction serves suspend, unsuspend and restore: a body with an
 // optional reason (the rules decide when it is required), the user back.
-func handleUserAction(d Deps, action func(a Accounts) func(ctx context.Context, id, reason string) (*storage.User, error)) http.Handler {
+// action is a method expression such as Accounts.Suspend.
+func handleUserAction(d Deps, action func(a Accounts, ctx context.Context, id, reason string) (*storage.User, error)) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
 		var in reasonBody
 		if err := decodeJSON(w, r, &in, true); err != nil {
 			return err
 		}
-		u, err := action(d.Accounts)(r.Context(), pathVar(r, "id"), in.get())
+		u, err := action(d.Accounts, r.Context(), pathVar(r, "id"), in.get())
 		if err != nil {
 			return err
 		}
@@ -237,17 +243,9 @@ func handleUserAction(d Deps, action func(a Accounts) func(ctx context.Context, 
 	})
 }
 
-func handleSuspendUser(d Deps) http.Handler {
-	return handleUserAction(d, func(a Accounts) func(context.Context, string, string) (*storage.User, error) { return a.Suspend })
-}
-
-func handleUnsuspendUser(d Deps) http.Handler {
-	return handleUserAction(d, func(a Accounts) func(context.Context, string, string) (*storage.User, error) { return a.Unsuspend })
-}
-
-func handleRestoreUser(d Deps) http.Handler {
-	return handleUserAction(d, func(a Accounts) func(context.Context, string, string) (*storage.User, error) { return a.Restore })
-}
+func handleSuspendUser(d Deps) http.Handler   { return handleUserAction(d, Accounts.Suspend) }
+func handleUnsuspendUser(d Deps) http.Handler { return handleUserAction(d, Accounts.Unsuspend) }
+func handleRestoreUser(d Deps) http.Handler   { return handleUserAction(d, Accounts.Restore) }
 
 func handleSetPassword(d Deps) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
@@ -291,12 +289,7 @@ func handleRevokeSessions(d Deps) http.Handler {
 
 func handleClearLockout(d Deps) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
-		id := pathVar(r, "id")
-		// ClearLockout does not say whether the user exists.
-		if _, err := d.Accounts.GetUserAny(r.Context(), id); err != nil {
-			return err
-		}
-		if err := d.Accounts.ClearLockout(r.Context(), id); err != nil {
+		if err := d.Accounts.ClearLockout(r.Context(), pathVar(r, "id")); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -541,7 +534,8 @@ func lookupUser(d Deps, r *http.Request, q map[string][]string) ([]storage.User,
 			return nil, invalidField(p, "cannot be combined with an exact username or email lookup")
 		}
 	}
-	login, field := username, "username"
+	// Usernames are stored lowercase; emails compare ignoring case.
+	login, field := strings.ToLower(username), "username"
 	if byEmail {
 		login, field = email, "email"
 	}
@@ -556,7 +550,7 @@ func lookupUser(d Deps, r *http.Request, q map[string][]string) ([]storage.User,
 		return nil, err
 	}
 	// FindUser matches either column; keep only a match on the one asked.
-	if (byName && u.Username != strings.ToLower(login)) || (byEmail && !strings.EqualFold(u.Email, login)) {
+	if (byName && u.Username != login) || (byEmail && !strings.EqualFold(u.Email, login)) {
 		return []storage.User{}, nil
 	}
 	return []storage.User{*u}, nil

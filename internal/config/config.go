@@ -88,7 +88,7 @@ type Config struct {
 	VerifyTokenTTL       time.Duration
 	ResetTokenTTL        time.Duration
 	DeleteGrace          time.Duration // how long a soft-deleted account can be restored
-	SMTPURL              string // "" = log emails instead of sending them
+	SMTPURL              string        // "" = log emails instead of sending them
 	MailFrom             string
 
 	// Abuse protection: rate limits ("COUNT/PERIOD" or "off") and lockout.

@@ -254,7 +254,12 @@ func (s *Service) createUser(ctx context.Context, u NewUser, action string) (*st
 				}
 				return err
 			}
-			user.TierID = tierID
+			// Setting the tier moved updated_at (the ETag): read it back.
+			fresh, err := s.store.GetUser(ctx, user.ID)
+			if err != nil {
+				return err
+			}
+			user = fresh
 		}
 		return s.audit(ctx, action, user.ID, "", map[string]any{"username": user.Username, "email": user.Email,
 			"email_verified": user.EmailVerified, "tier": user.TierID, "imported_hash": u.PasswordHash != ""})

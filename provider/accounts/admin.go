@@ -520,6 +520,13 @@ func (s *Service) SetTierRateLimits(ctx context.Context, id string, limits []sto
 // AssignTier puts a user on a tier ("" = none).
 func (s *Service) AssignTier(ctx context.Context, userID, tierID string) (*storage.User, error) {
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if tierID != "" {
+			if _, err := s.store.GetTier(ctx, tierID); errors.Is(err, storage.ErrNotFound) {
+				return invalid("tier", "no such tier")
+			} else if err != nil {
+				return err
+			}
+		}
 		if err := s.store.SetUserTier(ctx, userID, tierID); err != nil {
 			return err
 		}
