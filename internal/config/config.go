@@ -36,6 +36,29 @@ import (
 
 var brandColor = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-z]{3,20})$`)
 
+// Upstream is an external OpenID Connect provider people can sign in with.
+// Its callback URL is ISSUER/federation/ID/callback.
+type Upstream struct {
+	ID            string         `yaml:"id"`
+	Name          string         `yaml:"name"`
+	Issuer        string         `yaml:"issuer"`
+	ClientID      string         `yaml:"client_id"`
+	ClientSecret  string         `yaml:"client_secret"`
+	Scopes        []string       `yaml:"scopes"`
+	HostedDomains []string       `yaml:"hosted_domains"`
+	Claims        UpstreamClaims `yaml:"claims"`
+}
+
+// UpstreamClaims names the upstream's claims Latchkey reads.
+type UpstreamClaims struct {
+	Username     string `yaml:"username"`      // default preferred_username
+	Name         string `yaml:"name"`          // default name
+	Picture      string `yaml:"picture"`       // default picture
+	HostedDomain string `yaml:"hosted_domain"` // default hd
+}
+
+var upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
 // EnvPrefix is the prefix of every environment variable read by Load.
 const EnvPrefix = "LATCHKEY_"
 
@@ -103,6 +126,14 @@ type Config struct {
 	TrustedProxies   string // comma-separated CIDRs whose X-Forwarded-For is believed
 
 	Profiling bool // serve /debug/pprof on the admin listener
+
+	// Upstream identity providers: the YAML file's `upstreams:` list, plus
+	// the Google preset when LATCHKEY_GOOGLE_CLIENT_ID is set.
+	Upstreams          []Upstream
+	GoogleClientID     string
+	GoogleClientSecret string
+	GoogleHostedDomain string // comma-separated allowed `hd` values
+	UpstreamsOptional  bool   // a failing upstream is disabled with a warning instead of stopping start
 
 	Warnings []string // messages the caller logs at start
 
@@ -235,6 +266,14 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.LockoutMax }},
 		{name: "trusted_proxies", def: "", help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.",
 			field: func(c *Config) any { return &c.TrustedProxies }},
+		{name: "google_client_id", def: "", help: "Enables \"Continue with Google\": the OAuth client id from Google Cloud.",
+			field: func(c *Config) any { return &c.GoogleClientID }},
+		{name: "google_client_secret", def: "", help: "Its client secret.",
+			field: func(c *Config) any { return &c.GoogleClientSecret }},
+		{name: "google_hosted_domains", def: "", help: "Comma-separated Google Workspace domains (hd claim) allowed to sign in; empty allows any.",
+			field: func(c *Config) any { return &c.GoogleHostedDomain }},
+		{name: "upstreams_optional", def: "false", help: "Start even when an upstream identity provider is unreachable or misconfigured (it is disabled with a warning).",
+			field: func(c *Config) any { return &c.UpstreamsOptional }},
 		{name: "profiling", def: "false", help: "Serve Go's /debug/pprof profiles on the admin listener.",
 			field: func(c *Config) any { return &c.Profiling }},
 	}
@@ -469,6 +508,37 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 	if c.PasswordHashConcurrency == 0 {
 		c.PasswordHashConcurrency = runtime.GOMAXPROCS(0)
 	}
+	if c.GoogleClientID != "" {
+		g := Upstream{ID: "google", Name: "Google", Issuer: "https://accounts.google.com",
+			ClientID: c.GoogleClientID, ClientSecret: c.GoogleClientSecret, Scopes: []string{"openid", "email", "profile"}}
+		for _, d := range strings.Split(c.GoogleHostedDomain, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				g.HostedDomains = append(g.HostedDomains, d)
+			}
+		}
+		c.Upstreams = append(c.Upstreams, g)
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if len(u.Scopes) == 0 {
+			u.Scopes = []string{"openid", "email", "profile"}
+		}
+		if u.Name == "" {
+			u.Name = u.ID
+		}
+		if u.Claims.Username == "" {
+			u.Claims.Username = "preferred_username"
+		}
+		if u.Claims.Name == "" {
+			u.Claims.Name = "name"
+		}
+		if u.Claims.Picture == "" {
+			u.Claims.Picture = "picture"
+		}
+		if u.Claims.HostedDomain == "" {
+			u.Claims.HostedDomain = "hd"
+		}
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -515,6 +585,14 @@ func (c *Config) loadFile(ss []setting) error {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		where := fmt.Sprintf("config file %q: line %d", c.ConfigFile, k.Line)
+		if k.Kind == yaml.ScalarNode && k.Value == "upstreams" {
+			ups, err := decodeUpstreams(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: upstreams: %w", where, err))
+			}
+			c.Upstreams = ups
+			continue
+		}
 		s, ok := byName[k.Value]
 		if k.Kind != yaml.ScalarNode || !ok {
 			msg := fmt.Sprintf("%s: unknown key %q", where, k.Value)
@@ -545,6 +623,28 @@ func (c *Config) loadFile(ss []setting) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// decodeUpstreams reads the `upstreams:` list strictly: an unknown key in
+// an entry is an error naming it.
+func decodeUpstreams(n *yaml.Node) ([]Upstream, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: expected a list", n.Line)
+	}
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var ups []Upstream
+	if err := dec.Decode(&ups); err != nil {
+		return nil, err
+	}
+	return ups, nil
 }
 
 // suggestKey maps likely misspellings of a key (kebab-case, environment
@@ -667,6 +767,32 @@ func (c *Config) Validate() error {
 	}
 	if c.DeleteGrace <= 0 {
 		bad("delete_grace", "must be positive")
+	}
+	if c.GoogleClientID != "" && c.GoogleClientSecret == "" {
+		bad("google_client_secret", "is required with LATCHKEY_GOOGLE_CLIENT_ID")
+	}
+	seenUp := map[string]bool{}
+	for i, u := range c.Upstreams {
+		what := fmt.Sprintf("upstreams[%d]", i)
+		if u.ID != "" {
+			what = fmt.Sprintf("upstream %q", u.ID)
+		}
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s: %s", what, fmt.Sprintf(format, args...)))
+		}
+		switch {
+		case !upstreamID.MatchString(u.ID):
+			fail("id must be 1–32 lowercase letters, digits, '-' or '_'")
+		case seenUp[u.ID]:
+			fail("id is used twice")
+		}
+		seenUp[u.ID] = true
+		if iu, err := url.Parse(u.Issuer); err != nil || iu.Host == "" || (iu.Scheme != "https" && !isLoopbackHost(iu.Hostname())) {
+			fail("issuer must be an https:// URL (http only for localhost)")
+		}
+		if u.ClientID == "" || u.ClientSecret == "" {
+			fail("client_id and client_secret are required")
+		}
 	}
 	if c.BrandLogoURL != "" {
 		if u, err := url.Parse(c.BrandLogoURL); err != nil || u.Scheme != "https" || u.Host == "" {

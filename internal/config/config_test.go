@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -517,7 +518,7 @@ func TestSQLiteDir(t *testing.T) {
 }
 
 func TestSettingsCoverEveryField(t *testing.T) {
-	skip := map[string]bool{"SecretGenerated": true, "Warnings": true}
+	skip := map[string]bool{"SecretGenerated": true, "Warnings": true, "Upstreams": true}
 	var c Config
 	base := reflect.ValueOf(&c).Elem()
 	byAddr := map[uintptr]string{}
@@ -606,5 +607,62 @@ func TestLogger(t *testing.T) {
 	c.Logger(&buf).Debug("dbg")
 	if !strings.Contains(buf.String(), "msg=dbg") {
 		t.Errorf("text debug: got %q", buf.String())
+	}
+}
+
+func TestUpstreams(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, fmt.Sprintf("up%d.yaml", len(body)))
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write(`upstreams:
+  - id: corp
+    name: Corp SSO
+    issuer: https://sso.corp.example
+    client_id: latchkey
+    client_secret: s3cret
+    hosted_domains: [corp.example]
+    claims: {username: upn}
+`)
+	c, err := Load(nil, env(map[string]string{"LATCHKEY_CONFIG": good,
+		"LATCHKEY_GOOGLE_CLIENT_ID": "gid", "LATCHKEY_GOOGLE_CLIENT_SECRET": "gsecret", "LATCHKEY_GOOGLE_HOSTED_DOMAINS": "a.example, b.example"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Upstreams) != 2 {
+		t.Fatalf("upstreams = %+v", c.Upstreams)
+	}
+	corp, g := c.Upstreams[0], c.Upstreams[1]
+	if corp.Claims.Username != "upn" || corp.Claims.Name != "name" || corp.Claims.HostedDomain != "hd" ||
+		strings.Join(corp.Scopes, " ") != "openid email profile" || corp.HostedDomains[0] != "corp.example" {
+		t.Errorf("corp = %+v", corp)
+	}
+	if g.ID != "google" || g.Issuer != "https://accounts.google.com" || strings.Join(g.HostedDomains, ",") != "a.example,b.example" {
+		t.Errorf("google = %+v", g)
+	}
+
+	bad := []struct{ name, yaml, want string }{
+		{"unknown key", "upstreams:\n  - id: x\n    issuer: https://x.example\n    client_id: a\n    client_secret: b\n    secret: c\n", "field secret not found"},
+		{"bad id", "upstreams:\n  - id: Not Valid\n    issuer: https://x.example\n    client_id: a\n    client_secret: b\n", "id must be"},
+		{"http issuer", "upstreams:\n  - id: x\n    issuer: http://x.example\n    client_id: a\n    client_secret: b\n", "issuer must be"},
+		{"no secret", "upstreams:\n  - id: x\n    issuer: https://x.example\n    client_id: a\n", "client_secret are required"},
+		{"twice", "upstreams:\n  - {id: x, issuer: 'https://x.example', client_id: a, client_secret: b}\n  - {id: x, issuer: 'https://y.example', client_id: a, client_secret: b}\n", "used twice"},
+		{"not a list", "upstreams: yes\n", "expected a list"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(nil, env(map[string]string{"LATCHKEY_CONFIG": write(tc.yaml)}))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Load(nil, env(map[string]string{"LATCHKEY_GOOGLE_CLIENT_ID": "gid"})); err == nil ||
+		!strings.Contains(err.Error(), "LATCHKEY_GOOGLE_CLIENT_SECRET") {
+		t.Fatalf("google without secret: %v", err)
 	}
 }
