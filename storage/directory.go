@@ -165,3 +165,26 @@ type Directory interface {
 	GetUserArchive(ctx context.Context, userID string) (*UserArchive, error)
 	Stats(ctx context.Context, days int) (*Stats, error)
 }
+
+// Identity links an account at an upstream identity provider (upstream id
+// + subject) to a user.
+type Identity struct {
+	UpstreamID string
+	Subject    string
+	UserID     string
+	Email      string // as the upstream asserted it when linked
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// Identities persists upstream identities.
+type Identities interface {
+	// CreateIdentity links an identity; ErrDuplicate when it is linked
+	// already, ErrNotFound for an unknown user.
+	CreateIdentity(ctx context.Context, id *Identity) error
+	GetIdentity(ctx context.Context, upstreamID, subject string) (*Identity, error)
+	// TouchIdentity records a sign-in with the identity.
+	TouchIdentity(ctx context.Context, upstreamID, subject string, at time.Time) error
+	ListUserIdentities(ctx context.Context, userID string) ([]Identity, error)
+	DeleteIdentity(ctx context.Context, upstreamID, subject string) error
+}

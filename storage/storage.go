@@ -351,6 +351,7 @@ type Store interface {
 	Tiers
 	Audit
 	Directory
+	Identities
 
 	// InTx runs fn in one transaction (joining the one in ctx, if any) and
 	// commits when fn returns nil.

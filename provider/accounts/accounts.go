@@ -30,6 +30,7 @@ type Store interface {
 	storage.Tiers
 	storage.Audit
 	storage.Directory
+	storage.Identities
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	RevokeUserTokens(ctx context.Context, userID string) error
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error

@@ -55,6 +55,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		}},
 	}
 	tests = append(tests, lifecycleTests...)
+	tests = append(tests, struct {
+		name string
+		fn   func(t *testing.T, st storage.Store)
+	}{"Identities", testIdentities})
 	tests = append(tests, directoryTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
