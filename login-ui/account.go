@@ -19,6 +19,7 @@ func (s Strings) accountNotice(key string) string {
 		"password": s.PasswordChanged,
 		"session":  s.SessionEnded,
 		"app":      s.AppRevoked,
+		"identity": s.IdentityUnlinked,
 	}[key]
 }
 
@@ -49,6 +50,15 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, ses
 	if err != nil {
 		u.internal(w, r, err)
 		return
+	}
+	ids, err := u.accounts.ListIdentities(ctx, user.ID)
+	if err != nil {
+		u.internal(w, r, err)
+		return
+	}
+	for _, id := range ids {
+		data.Identities = append(data.Identities, identityView{Upstream: id.UpstreamID, UpstreamName: u.upstreamName(id.UpstreamID),
+			Subject: id.Subject, Email: id.Email})
 	}
 	data.Title = u.pages.t.AccountTitle
 	data.Account, data.HasPassword, data.Sessions, data.Consents = user, user.PasswordHash != "", sessions, consents
@@ -218,5 +228,26 @@ func (u *UI) handleAccountDelete() http.Handler {
 		}
 		_ = u.flow.SignOut(w, r)
 		u.pages.render(w, http.StatusOK, "message", page{Title: t.DeletedTitle, Detail: t.DeletedText})
+	})
+}
+
+// upstreamName is the display name of a configured upstream (its id when
+// it is no longer configured).
+func (u *UI) upstreamName(id string) string {
+	for _, up := range u.cfg.Upstreams {
+		if up.ID == id {
+			return up.Name
+		}
+	}
+	return id
+}
+
+func (u *UI) handleAccountUnlinkIdentity() http.Handler {
+	return u.accountAction("identity", func(r *http.Request, _ *storage.BrowserSession, user *storage.User) (page, error) {
+		err := u.accounts.UnlinkIdentity(r.Context(), user.ID, r.PostForm.Get("upstream"), r.PostForm.Get("subject"))
+		if errors.Is(err, accounts.ErrLastCredential) {
+			return page{Fields: map[string]string{"identity": u.pages.t.LastCredential}}, nil
+		}
+		return page{}, err
 	})
 }

@@ -35,8 +35,9 @@ func TestPagesRender(t *testing.T) {
 		"account": {Title: "Account", Account: user, HasPassword: true,
 			Sessions: []accounts.SessionView{{BrowserSession: storage.BrowserSession{ID: "s1", UserAgent: "Firefox", CreatedAt: now}, Current: true},
 				{BrowserSession: storage.BrowserSession{ID: "s2", CreatedAt: now}}},
-			Consents: []accounts.ConsentView{{ClientID: "c1", ClientName: "App", Scopes: []string{"openid"}, GrantedAt: now}},
-			Fields:   map[string]string{"confirm": "Required."}},
+			Consents:   []accounts.ConsentView{{ClientID: "c1", ClientName: "App", Scopes: []string{"openid"}, GrantedAt: now}},
+			Identities: []identityView{{Upstream: "google", UpstreamName: "Google <G>", Subject: "123", Email: "ada@gmail.example"}},
+			Fields:     map[string]string{"confirm": "Required."}},
 	}
 	for name, data := range pages {
 		t.Run(name, func(t *testing.T) {
@@ -46,7 +47,7 @@ func TestPagesRender(t *testing.T) {
 			if w.Code != 200 {
 				t.Fatalf("status %d: %s", w.Code, body)
 			}
-			for _, bad := range []string{"<script>", "<b>", "App <x>", "Acme <ID>"} {
+			for _, bad := range []string{"<script>", "<b>", "App <x>", "Acme <ID>", "Google <G>"} {
 				if strings.Contains(body, bad) {
 					t.Errorf("unescaped %q", bad)
 				}

@@ -29,6 +29,7 @@ func (u *UI) Routes(r *mux.Router) {
 	r.Handle("/account/password", protect(u.handleAccountPassword())).Methods(http.MethodPost)
 	r.Handle("/account/sessions/revoke", protect(u.handleAccountRevokeSession())).Methods(http.MethodPost)
 	r.Handle("/account/apps/revoke", protect(u.handleAccountRevokeApp())).Methods(http.MethodPost)
+	r.Handle("/account/identities/unlink", protect(u.handleAccountUnlinkIdentity())).Methods(http.MethodPost)
 	r.Handle("/account/delete", protect(u.handleAccountDelete())).Methods(http.MethodPost)
 	r.Handle("/error", u.handleError()).Methods(http.MethodGet)
 	r.Handle("/brand.css", u.pages.handleBrandCSS()).Methods(http.MethodGet, http.MethodHead)

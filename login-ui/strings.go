@@ -45,6 +45,7 @@ type Strings struct {
 	SessionsSection, ThisDevice, SignedInAt, LastSeen, SessionEnded, NoSessions  string
 	AppsSection, NoApps, Revoke, AppRevoked, DeleteSection, DeleteText           string
 	DeleteConfirm, DeleteButton, DeletedTitle, DeletedText, UnknownDevice, Since string
+	IdentitiesSection, NoIdentities, Unlink, IdentityUnlinked, LastCredential    string
 
 	Scopes map[string]string
 }

@@ -64,6 +64,8 @@ type Accounts interface {
 	ListConsents(ctx context.Context, userID string) ([]accounts.ConsentView, error)
 	RevokeConsent(ctx context.Context, userID, clientID string) error
 	DeleteAccount(ctx context.Context, userID, password string) error
+	ListIdentities(ctx context.Context, userID string) ([]storage.Identity, error)
+	UnlinkIdentity(ctx context.Context, userID, upstream, subject string) error
 }
 
 var _ Accounts = (*accounts.Service)(nil)
@@ -84,6 +86,7 @@ type Limits struct {
 
 // Upstream is an external identity provider offered as "Continue with …".
 type Upstream struct {
+	ID   string // the upstream's id, as identities record it
 	Name string
 	URL  string // starts the upstream sign-in; the challenge is appended
 }
@@ -187,6 +190,7 @@ type page struct {
 	HasPassword  bool
 	Sessions     []accounts.SessionView
 	Consents     []accounts.ConsentView
+	Identities   []identityView
 	Link         string
 	LinkText     string
 	Next         string
@@ -194,6 +198,11 @@ type page struct {
 }
 
 type scopeView struct{ Name, Label string }
+
+// identityView is a linked upstream account on the account page.
+type identityView struct {
+	Upstream, UpstreamName, Subject, Email string
+}
 
 func (p *Pages) render(w http.ResponseWriter, status int, name string, data page) {
 	data.Brand, data.T = p.brand, p.t
