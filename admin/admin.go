@@ -69,6 +69,8 @@ type Accounts interface {
 	UserRateLimits(ctx context.Context, userID string) (*storage.Tier, []storage.RateLimit, error)
 	AssignTier(ctx context.Context, userID, tierID string) (*storage.User, error)
 	ImportUsers(ctx context.Context, r io.Reader) ([]accounts.ImportResult, error)
+	ListIdentities(ctx context.Context, userID string) ([]storage.Identity, error)
+	AdminUnlinkIdentity(ctx context.Context, userID, upstream, subject string) error
 	Stats(ctx context.Context, days int) (*storage.Stats, error)
 
 	// audit

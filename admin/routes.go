@@ -61,6 +61,8 @@ func apiRoutes(d Deps) []apiRoute {
 		{get, "/v1/users/{id}/sessions", usersRead, handleListSessions(d)},
 		{del, "/v1/users/{id}/sessions", usersWrite, handleRevokeSessions(d)},
 		{del, "/v1/users/{id}/lockout", usersWrite, handleClearLockout(d)},
+		{get, "/v1/users/{id}/identities", usersRead, handleListIdentities(d)},
+		{del, "/v1/users/{id}/identities/{upstream}/{subject}", usersWrite, handleDeleteIdentity(d)},
 		{get, "/v1/users/{id}/export", usersRead, handleExportUser(d)},
 		{get, "/v1/users/{id}/rate-limits", usersRead, handleUserRateLimits(d)},
 		{put, "/v1/users/{id}/tier", usersWrite, handleSetUserTier(d)},

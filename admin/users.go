@@ -593,3 +593,42 @@ func handleStats(d Deps) http.Handler {
 		return nil
 	})
 }
+
+// identityView is a linked upstream account.
+type identityView struct {
+	Upstream   string    `json:"upstream"`
+	Subject    string    `json:"subject"`
+	Email      string    `json:"email"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+}
+
+func handleListIdentities(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		id := pathVar(r, "id")
+		if _, err := d.Accounts.GetUserAny(r.Context(), id); err != nil {
+			return err
+		}
+		ids, err := d.Accounts.ListIdentities(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		out := make([]identityView, 0, len(ids))
+		for _, i := range ids {
+			out = append(out, identityView{Upstream: i.UpstreamID, Subject: i.Subject, Email: i.Email,
+				CreatedAt: i.CreatedAt.UTC(), LastUsedAt: i.LastUsedAt.UTC()})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"identities": out})
+		return nil
+	})
+}
+
+func handleDeleteIdentity(d Deps) http.Handler {
+	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		if err := d.Accounts.AdminUnlinkIdentity(r.Context(), pathVar(r, "id"), pathVar(r, "upstream"), pathVar(r, "subject")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}

@@ -235,3 +235,22 @@ func (s *Service) UnlinkIdentity(ctx context.Context, userID, upstream, subject 
 		return s.audit(ctx, AuditIdentityUnlink, userID, "", map[string]any{"upstream": upstream, "subject": subject})
 	})
 }
+
+// AdminUnlinkIdentity removes a linked identity as an operator. Unlike
+// UnlinkIdentity it may remove the last way to sign in (the person can
+// still set a password through "forgot password").
+func (s *Service) AdminUnlinkIdentity(ctx context.Context, userID, upstream, subject string) error {
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		id, err := s.store.GetIdentity(ctx, upstream, subject)
+		if err != nil {
+			return err
+		}
+		if id.UserID != userID {
+			return fmt.Errorf("identity %s/%s: %w", upstream, subject, storage.ErrNotFound)
+		}
+		if err := s.store.DeleteIdentity(ctx, upstream, subject); err != nil {
+			return err
+		}
+		return s.audit(ctx, AuditIdentityUnlink, userID, "", map[string]any{"upstream": upstream, "subject": subject})
+	})
+}
