@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	loginui "github.com/latchkey/latchkey/login-ui"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/provider/federation"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -36,6 +38,16 @@ type app struct {
 	mail     *mailer
 	public   http.Handler
 	admin    http.Handler
+	// upstreams are the upstream identity providers that opened; close
+	// them with closeUpstreams.
+	upstreams []*federation.Connector
+}
+
+// closeUpstreams releases the upstream connectors.
+func (a *app) closeUpstreams() {
+	for _, c := range a.upstreams {
+		_ = c.Close()
+	}
 }
 
 // newApp opens the store (migrating it unless disabled), loads or creates
@@ -53,6 +65,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	ok := false
 	defer func() {
 		if !ok {
+			a.closeUpstreams()
 			_ = store.Close()
 		}
 	}()
@@ -100,17 +113,71 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	uiCfg.Metrics = m
+	a.upstreams, err = openUpstreams(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	fed := federation.NewHandler(federation.Deps{
+		Connectors:     a.upstreams,
+		Flow:           a.provider,
+		Accounts:       a.accounts,
+		ErrorPage:      pages.Error,
+		Secret:         []byte(cfg.Secret),
+		Replay:         store,
+		Secure:         strings.HasPrefix(cfg.Issuer, "https://"),
+		TrustedProxies: uiCfg.TrustedProxies,
+		Logger:         log,
+	})
+	uiCfg.Upstreams = fed.Buttons()
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
 
 	pub := mux.NewRouter()
 	pub.Use(m.Middleware)
 	a.provider.Routes(pub)
 	ui.Routes(pub)
+	fed.Routes(pub)
 	a.public = securityHeaders(pub)
 	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler(), Profiling: cfg.Profiling,
 		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware})
 	ok = true
 	return a, nil
+}
+
+// openUpstreams runs discovery for every configured upstream identity
+// provider. One that fails stops the start, naming it, unless
+// LATCHKEY_UPSTREAMS_OPTIONAL is set: then it is left out (no button) with
+// a warning.
+func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]*federation.Connector, error) {
+	var out []*federation.Connector
+	for _, u := range cfg.Upstreams {
+		fc := federation.Config{
+			ID:            u.ID,
+			Name:          u.Name,
+			Issuer:        u.Issuer,
+			ClientID:      u.ClientID,
+			ClientSecret:  u.ClientSecret,
+			RedirectURL:   cfg.Issuer + "/federation/" + u.ID + "/callback",
+			Scopes:        u.Scopes,
+			HostedDomains: u.HostedDomains,
+			Claims:        federation.ClaimNames(u.Claims),
+		}
+		if u.Issuer == federation.GoogleIssuer {
+			fc.LoginPrompt = federation.GoogleConfig(u.ClientID, u.ClientSecret, u.HostedDomains).LoginPrompt
+		}
+		c, err := federation.Open(ctx, fc)
+		if err != nil {
+			if cfg.UpstreamsOptional {
+				log.Warn("upstream identity provider disabled (LATCHKEY_UPSTREAMS_OPTIONAL)", "upstream", u.ID, "err", err)
+				continue
+			}
+			for _, c := range out {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("%w (set LATCHKEY_UPSTREAMS_OPTIONAL=true to start without it)", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) (*keys.Manager, error) {
@@ -208,6 +275,7 @@ func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *sl
 		return err
 	}
 	defer a.store.Close()
+	defer a.closeUpstreams()
 	if onReady != nil {
 		if err := onReady(a); err != nil {
 			return err

@@ -1,0 +1,96 @@
+package federation
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// cookieName is the cookie that carries a started upstream sign-in from
+// /federation/ID/start to /federation/ID/callback (its path).
+const cookieName = "latchkey_federation"
+
+// flowTTL is how long a started upstream sign-in can be completed.
+const flowTTL = 10 * time.Minute
+
+// flowState is what the browser carries between start and callback. It is
+// sealed (AES-256-GCM), so the browser can neither read the PKCE verifier
+// and nonce nor change anything.
+type flowState struct {
+	Upstream  string `json:"u"`
+	State     string `json:"s"`
+	Nonce     string `json:"n"`
+	Verifier  string `json:"v"`
+	Challenge string `json:"c,omitempty"` // the pending Latchkey authorization, if any
+	Expires   int64  `json:"e"`           // Unix seconds
+	Login     bool   `json:"l,omitempty"` // the relying party asked for prompt=login
+}
+
+var errBadCookie = errors.New("federation cookie is invalid")
+
+// sealer seals and opens flow cookies with a key derived from the master
+// secret.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(master []byte) (*sealer, error) {
+	key, err := hkdf.Key(sha256.New, master, nil, "latchkey federation v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: aead}, nil
+}
+
+// seal encrypts fs; the upstream id is authenticated as additional data,
+// so a cookie of one upstream is no use at another's callback.
+func (s *sealer) seal(fs flowState) (string, error) {
+	plain, err := json.Marshal(fs)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	out := s.aead.Seal(nonce, nonce, plain, aad(fs.Upstream))
+	return base64.RawURLEncoding.EncodeToString(out), nil
+}
+
+// open authenticates and decrypts a cookie of upstream and checks that it
+// has not expired.
+func (s *sealer) open(value, upstream string, now time.Time) (flowState, error) {
+	var fs flowState
+	raw, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
+		return fs, errBadCookie
+	}
+	n := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], aad(upstream))
+	if err != nil {
+		return fs, fmt.Errorf("%w: %v", errBadCookie, err)
+	}
+	if err := json.Unmarshal(plain, &fs); err != nil {
+		return fs, fmt.Errorf("%w: %v", errBadCookie, err)
+	}
+	if fs.Upstream != upstream {
+		return fs, fmt.Errorf("%w: it belongs to upstream %q", errBadCookie, fs.Upstream)
+	}
+	if now.Unix() >= fs.Expires {
+		return fs, fmt.Errorf("%w: it expired at %s", errBadCookie, time.Unix(fs.Expires, 0).UTC().Format(time.RFC3339))
+	}
+	return fs, nil
+}
+
+func aad(upstream string) []byte { return []byte(cookieName + "\x00" + upstream) }
