@@ -127,6 +127,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Secure:         strings.HasPrefix(cfg.Issuer, "https://"),
 		TrustedProxies: uiCfg.TrustedProxies,
 		Logger:         log,
+		Metrics:        m,
 	})
 	uiCfg.Upstreams = fed.Buttons()
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)

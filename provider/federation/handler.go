@@ -64,6 +64,8 @@ type Deps struct {
 	// for the audit log's address.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// Metrics counts federated sign-in outcomes; nil counts nothing.
+	Metrics interface{ SignIn(outcome string) }
 }
 
 // Handler serves /federation/{id}/start and /federation/{id}/callback.
@@ -267,6 +269,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		PictureURL:    id.PictureURL,
 	})
 	if errors.Is(err, accounts.ErrFederationRefused) {
+		h.count("federated_refused")
 		log.Warn("federation: sign-in refused", "subject", id.Subject, "err", err)
 		h.d.ErrorPage(w, r, http.StatusForbidden, "You cannot sign in with "+c.Name(), federationRefusal(err))
 		return
@@ -276,6 +279,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	h.count("federated_success")
 	amr := []string{AMR}
 	if ch != nil {
 		next, err := h.d.Flow.AcceptLogin(w, r, ch, user, amr)
@@ -291,6 +295,12 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, PathAccount, http.StatusFound)
+}
+
+func (h *Handler) count(outcome string) {
+	if h.d.Metrics != nil {
+		h.d.Metrics.SignIn(outcome)
+	}
 }
 
 func (h *Handler) challengeError(w http.ResponseWriter, r *http.Request, c *Connector, err error) {
