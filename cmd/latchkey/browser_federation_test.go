@@ -19,6 +19,8 @@ func TestBrowserFederationContinueWithUpstream(t *testing.T) {
 	c.open(rp.URL + "/login")
 	c.expect("/login", "Sign in", "to continue to Example App", "Continue with Upstream")
 	c.checkA11y("sign-in page with upstream buttons")
+	// docs/screenshots/login-upstreams-*.png (listed by hand in its README).
+	newChromeShots(t).take(c, "login-upstreams", "Sign in with an upstream provider configured")
 	c.follow("Continue with Upstream")
 	upHost := strings.TrimPrefix(e.up.issuer, "http://")
 	if h := chromeEval[string](c, `location.host`); h != upHost {
