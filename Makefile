@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Two packages at a time: the end-to-end and storage suites each start
 # servers and databases; more parallelism only adds contention on 2 cores.
-TESTFLAGS ?= -p 2 -timeout 15m
+TESTFLAGS ?= -p 2 -count=1 -timeout 15m
 
 .PHONY: all build run test test-short bench lint fmt clean
 
