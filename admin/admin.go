@@ -42,6 +42,7 @@ type KeyManager interface {
 	Rotate(ctx context.Context) ([]storage.SigningKey, error)
 	RotateNow(ctx context.Context) ([]storage.SigningKey, error)
 	Retire(ctx context.Context, kid string) error
+	Refresh(ctx context.Context) error
 }
 
 var _ KeyManager = (*keys.Manager)(nil)
@@ -76,6 +77,7 @@ type Accounts interface {
 	// audit
 	ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error)
 	RecordAudit(ctx context.Context, action, target, reason string, changes map[string]any) error
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// tiers
 	ListTiers(ctx context.Context) ([]storage.Tier, error)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -51,16 +52,27 @@ func handleRotateKeys(d Deps) http.Handler {
 		if in.Now {
 			rotate = d.Keys.RotateNow
 		}
-		created, err := rotate(ctx)
-		// Record what was created even when the rotation failed half way.
-		for _, k := range created {
-			if aerr := d.Accounts.RecordAudit(ctx, accounts.AuditKeyRotate, k.ID, "", map[string]any{
-				"algorithm": k.Algorithm, "activates_at": k.ActivatesAt.UTC(), "immediate": in.Now,
-			}); aerr != nil {
-				return fmt.Errorf("recording key rotation: %w", aerr)
+		// The new keys and their audit events commit together; after a
+		// rollback the manager reloads what the database really holds.
+		var created []storage.SigningKey
+		err := d.Accounts.InTx(ctx, func(ctx context.Context) error {
+			var err error
+			if created, err = rotate(ctx); err != nil {
+				return err
 			}
-		}
+			for _, k := range created {
+				if err := d.Accounts.RecordAudit(ctx, accounts.AuditKeyRotate, k.ID, "", map[string]any{
+					"algorithm": k.Algorithm, "activates_at": k.ActivatesAt.UTC(), "immediate": in.Now,
+				}); err != nil {
+					return fmt.Errorf("recording key rotation: %w", err)
+				}
+			}
+			return nil
+		})
 		if err != nil {
+			if rerr := d.Keys.Refresh(context.WithoutCancel(ctx)); rerr != nil {
+				d.Logger.Error("reloading signing keys after a failed rotation", "err", rerr)
+			}
 			return err
 		}
 		ids := make([]string, 0, len(created))
@@ -94,15 +106,24 @@ func handleRetireKey(d Deps) http.Handler {
 		if i < 0 {
 			return fmt.Errorf("key %s: %w", kid, storage.ErrNotFound)
 		}
-		if err := d.Keys.Retire(ctx, kid); err != nil {
-			return err
-		}
-		// Retiring a key that no longer signs changes nothing: no event.
-		if st := ks[i].State; st != keys.StateRetiring && st != keys.StateExpired {
-			if err := d.Accounts.RecordAudit(ctx, accounts.AuditKeyRetire, kid, "",
-				map[string]any{"algorithm": ks[i].Algorithm, "previous_state": st}); err != nil {
-				return fmt.Errorf("recording key retirement: %w", err)
+		err = d.Accounts.InTx(ctx, func(ctx context.Context) error {
+			if err := d.Keys.Retire(ctx, kid); err != nil {
+				return err
 			}
+			// Retiring a key that no longer signs changes nothing: no event.
+			if st := ks[i].State; st != keys.StateRetiring && st != keys.StateExpired {
+				if err := d.Accounts.RecordAudit(ctx, accounts.AuditKeyRetire, kid, "",
+					map[string]any{"algorithm": ks[i].Algorithm, "previous_state": st}); err != nil {
+					return fmt.Errorf("recording key retirement: %w", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			if rerr := d.Keys.Refresh(context.WithoutCancel(ctx)); rerr != nil {
+				d.Logger.Error("reloading signing keys after a failed retirement", "err", rerr)
+			}
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/internal/config"
+	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -24,6 +25,7 @@ func (e *env) keysCmd() *cobra.Command {
 	)
 	// withKeys opens the store and the key manager (creating the first
 	// keys on an empty database, as serve would).
+	var acc *accounts.Service
 	withKeys := func(cmd *cobra.Command, fn func(ctx context.Context, m *keys.Manager) error) error {
 		return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
 			m, err := newKeyManager(cfg, store, log)
@@ -33,6 +35,7 @@ func (e *env) keysCmd() *cobra.Command {
 			if err := m.Init(ctx); err != nil {
 				return fmt.Errorf("signing keys: %w", err)
 			}
+			acc = newAccounts(cfg, store, log, nil)
 			return fn(ctx, m)
 		})
 	}
@@ -51,7 +54,21 @@ func (e *env) keysCmd() *cobra.Command {
 				if now {
 					rotateFn = m.RotateNow
 				}
-				created, err := rotateFn(ctx)
+				// The new keys and their audit events commit together.
+				var created []storage.SigningKey
+				err := acc.InTx(ctx, func(ctx context.Context) error {
+					var err error
+					if created, err = rotateFn(ctx); err != nil {
+						return err
+					}
+					for _, k := range created {
+						if err := acc.RecordAudit(ctx, accounts.AuditKeyRotate, k.ID, "", map[string]any{
+							"algorithm": k.Algorithm, "activates_at": k.ActivatesAt.UTC(), "immediate": now}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
 				if err != nil {
 					return err
 				}
@@ -108,7 +125,13 @@ func (e *env) keysCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withKeys(cmd, func(ctx context.Context, m *keys.Manager) error {
-				if err := m.Retire(ctx, args[0]); err != nil {
+				err := acc.InTx(ctx, func(ctx context.Context) error {
+					if err := m.Retire(ctx, args[0]); err != nil {
+						return err
+					}
+					return acc.RecordAudit(ctx, accounts.AuditKeyRetire, args[0], "", nil)
+				})
+				if err != nil {
 					return err
 				}
 				if retJSON {

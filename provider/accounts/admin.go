@@ -364,6 +364,12 @@ func (s *Service) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storag
 	return s.store.ListAudit(ctx, q)
 }
 
+// InTx runs fn in one transaction, so that a change made elsewhere
+// (signing keys) and its RecordAudit commit or fail together.
+func (s *Service) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.store.InTx(ctx, fn)
+}
+
 // RecordAudit records an action done outside this package (signing keys)
 // for the actor in ctx.
 func (s *Service) RecordAudit(ctx context.Context, action, target, reason string, changes map[string]any) error {
