@@ -212,6 +212,7 @@ func (p *Provider) userSession(client *storage.Client, user *storage.User, sid s
 	// when the person asked to sign in, not when the flow resumed.
 	c.RequestedAt = requestedAt.UTC().Truncate(time.Second)
 	c.AuthenticationMethodsReferences = amr
+	c.AuthenticationContextClassReference = acrFor(amr)
 	c.Extra = map[string]interface{}{}
 	if sid != "" {
 		c.Extra["sid"] = sid
@@ -228,6 +229,20 @@ func (p *Provider) userSession(client *storage.Client, user *storage.User, sid s
 		s.Ext = tier
 	}
 	return s
+}
+
+// Authentication context classes Latchkey asserts (OIDC Core §2, acr):
+// how the person signed in, so a relying party can require one.
+const (
+	ACRPassword  = "urn:latchkey:acr:password"
+	ACRFederated = "urn:latchkey:acr:federated"
+)
+
+func acrFor(amr []string) string {
+	if slices.Contains(amr, "fed") {
+		return ACRFederated
+	}
+	return ACRPassword
 }
 
 // ScopeTier releases the user's service tier and its rate limits.

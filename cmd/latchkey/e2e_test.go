@@ -324,11 +324,13 @@ func TestEndToEndAuthorizationCodeFlow(t *testing.T) {
 			SID      string   `json:"sid"`
 			Email    string   `json:"email"`
 			AMR      []string `json:"amr"`
+			ACR      string   `json:"acr"`
 		}
 		if err := idt.Claims(&claims); err != nil {
 			t.Fatal(err)
 		}
-		if claims.Nonce != nonce || claims.AuthTime == 0 || claims.SID == "" || claims.AtHash == "" {
+		if claims.Nonce != nonce || claims.AuthTime == 0 || claims.SID == "" || claims.AtHash == "" ||
+			strings.Join(claims.AMR, " ") != "pwd" || claims.ACR != "urn:latchkey:acr:password" {
 			t.Errorf("id token claims %+v", claims)
 		}
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {

@@ -356,6 +356,7 @@ func TestFederationSignUpLinkAndRefusal(t *testing.T) {
 		}
 		var claims struct {
 			AMR      []string `json:"amr"`
+			ACR      string   `json:"acr"`
 			Nonce    string   `json:"nonce"`
 			AuthTime int64    `json:"auth_time"`
 			Username string   `json:"preferred_username"`
@@ -366,7 +367,7 @@ func TestFederationSignUpLinkAndRefusal(t *testing.T) {
 		if err := idt.Claims(&claims); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Contains(claims.AMR, "fed") || claims.Nonce != nonce || claims.AuthTime == 0 || claims.Username != "ada" ||
+		if !slices.Contains(claims.AMR, "fed") || claims.ACR != "urn:latchkey:acr:federated" || claims.Nonce != nonce || claims.AuthTime == 0 || claims.Username != "ada" ||
 			claims.Email != "ada@example.com" || !claims.Verified || claims.Name != "Upstream ada" {
 			t.Fatalf("ID token claims %+v", claims)
 		}
