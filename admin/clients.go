@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -55,6 +57,9 @@ func handleCreateClient(d Deps) http.Handler {
 			AccessTokenFormat      string   `json:"access_token_format"`
 		}
 		if err := decodeJSON(w, r, &in, false); err != nil {
+			return err
+		}
+		if err := guardAdminScopes(r.Context(), in.Scopes); err != nil {
 			return err
 		}
 		c, sec, err := d.Accounts.CreateClient(r.Context(), accounts.ClientSpec{
@@ -140,6 +145,14 @@ func handlePatchClient(d Deps) http.Handler {
 		if up.AuthCodeTTL, err = p.duration("auth_code_ttl"); err != nil {
 			return err
 		}
+		if err := guardAdminClient(r.Context(), d, pathVar(r, "id")); err != nil {
+			return err
+		}
+		if up.Scopes != nil {
+			if err := guardAdminScopes(r.Context(), *up.Scopes); err != nil {
+				return err
+			}
+		}
 		c, err := d.Accounts.UpdateClient(r.Context(), pathVar(r, "id"), up)
 		if err != nil {
 			return clientErr(err)
@@ -151,6 +164,9 @@ func handlePatchClient(d Deps) http.Handler {
 
 func handleDeleteClient(d Deps) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		if err := guardAdminClient(r.Context(), d, pathVar(r, "id")); err != nil {
+			return err
+		}
 		if err := d.Accounts.DeleteClient(r.Context(), pathVar(r, "id")); err != nil {
 			return err
 		}
@@ -161,6 +177,9 @@ func handleDeleteClient(d Deps) http.Handler {
 
 func handleRotateClientSecret(d Deps) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
+		if err := guardAdminClient(r.Context(), d, pathVar(r, "id")); err != nil {
+			return err
+		}
 		c, sec, err := d.Accounts.RotateClientSecret(r.Context(), pathVar(r, "id"))
 		if err != nil {
 			return err
@@ -168,4 +187,33 @@ func handleRotateClientSecret(d Deps) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"client_id": c.ID, "client_secret": sec})
 		return nil
 	})
+}
+
+// guardAdminScopes keeps admin:clients from being a way to become admin:
+// only a caller holding the admin scope may give a client any admin scope.
+func guardAdminScopes(ctx context.Context, scopes []string) error {
+	c := callerFrom(ctx)
+	if c != nil && c.scopes[ScopeAdmin] {
+		return nil
+	}
+	for _, s := range scopes {
+		if slices.Contains(AllScopes(), s) {
+			return problemf("insufficient-scope", "only a caller with scope %s may give a client the scope %s", ScopeAdmin, s)
+		}
+	}
+	return nil
+}
+
+// guardAdminClient: changing, rotating or deleting a client that holds an
+// admin scope needs the admin scope too (rotating the bootstrap admin's
+// secret would hand over its powers).
+func guardAdminClient(ctx context.Context, d Deps, id string) error {
+	cl, err := d.Accounts.GetClient(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := guardAdminScopes(ctx, cl.Scopes); err != nil {
+		return problemf("insufficient-scope", "client %s holds admin scopes; changing it needs scope %s", id, ScopeAdmin)
+	}
+	return nil
 }
