@@ -76,6 +76,9 @@ func (s *Service) FederatedSignIn(ctx context.Context, c FederatedClaims) (*stor
 		if err := s.store.TouchIdentity(ctx, c.Upstream, c.Subject, now); err != nil {
 			s.log.Warn("recording identity use", "err", err)
 		}
+		if s.opts.RequireVerifiedEmail && !u.EmailVerified {
+			return nil, refuse("Verify your email address before signing in.")
+		}
 		return u, nil
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, err
@@ -92,6 +95,12 @@ func (s *Service) FederatedSignIn(ctx context.Context, c FederatedClaims) (*stor
 		if err == nil && strings.EqualFold(existing.Email, email) {
 			if !c.EmailVerified {
 				return nil, refuse("An account with this email address exists, and the provider has not verified the address. Sign in with your password, then link the provider from your account page.")
+			}
+			// Linking also needs the local account's address to be
+			// verified: otherwise whoever registered it first (without
+			// owning it) would get the owner's upstream sign-in.
+			if !existing.EmailVerified {
+				return nil, refuse("An account with this email address exists but has not verified it. Sign in with that account and verify the address first.")
 			}
 			if existing.Status != storage.UserActive {
 				return nil, refuse("This account cannot sign in.")

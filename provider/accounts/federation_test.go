@@ -107,3 +107,21 @@ func TestUsernameFrom(t *testing.T) {
 		}
 	}
 }
+
+// Someone who registered the victim's address without owning it does not
+// get the victim's upstream sign-in: the local address must be verified
+// too before an identity is linked to it.
+func TestFederatedSignInRefusesUnverifiedLocalAccount(t *testing.T) {
+	e := sqliteEnv(t)
+	must(t, e.svc.Register(e.ctx, Registration{Username: "squatter", Email: "victim@gmail.example", Password: goodPW}))
+	_, err := e.svc.FederatedSignIn(e.ctx, FederatedClaims{Upstream: "google", Subject: "g-victim",
+		Email: "victim@gmail.example", EmailVerified: true})
+	if !errors.Is(err, ErrFederationRefused) {
+		t.Fatalf("linked to an unverified local account: %v", err)
+	}
+	squatter, err := e.st.GetUserByLogin(e.ctx, "squatter")
+	must(t, err)
+	if ids, _ := e.svc.ListIdentities(e.ctx, squatter.ID); len(ids) != 0 {
+		t.Fatalf("identities linked: %+v", ids)
+	}
+}
