@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -167,11 +168,15 @@ func (u *UI) challenge(w http.ResponseWriter, r *http.Request, id string) (*prov
 // localPath admits only same-site absolute paths as a place to go back
 // to, so that next cannot send the browser to another site.
 func localPath(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
-		strings.ContainsAny(p, "\r\n") {
+	// No backslash anywhere: browsers read "\" as "/", and http.Redirect
+	// cleans "/./\host" into "/\host", another site.
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
 		return ""
 	}
 	if pu, err := url.Parse(p); err != nil || pu.Host != "" || pu.Scheme != "" {
+		return ""
+	}
+	if c := path.Clean(p); strings.HasPrefix(c, "//") {
 		return ""
 	}
 	return p

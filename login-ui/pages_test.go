@@ -88,3 +88,22 @@ func TestBrandColorSanitized(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/account":              "/account",
+		"/account?x=1":          "/account?x=1",
+		"":                      "",
+		"account":               "",
+		"//evil.example":        "",
+		"/\\evil.example":       "",
+		"/./\\evil.example/x":   "",
+		"https://evil.example/": "",
+		"/a\r\nSet-Cookie: x":   "",
+		"/..//evil.example":     "/..//evil.example", // cleans to /evil.example, a path here
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -94,8 +94,9 @@ func (p *Provider) withAccount(scope string, h func(w http.ResponseWriter, r *ht
 			writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer access token is required.", nil)
 			return
 		}
-		_, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, NewSession())
-		if err != nil {
+		use, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, NewSession())
+		if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens
+
 			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The access token is not active.")
 			return
 		}

@@ -19,8 +19,9 @@ func (p *Provider) CheckAdminToken(ctx context.Context, token string) (string, [
 	if token == "" || len(token) > 8<<10 {
 		return "", nil, ErrNotAdminToken
 	}
-	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if err != nil {
+	use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens
+
 		return "", nil, ErrNotAdminToken
 	}
 	sess, ok := ar.GetSession().(*Session)

@@ -45,6 +45,19 @@ func (p *Provider) handleToken() http.Handler {
 				ar.GrantAudience(client.ID)
 			}
 		}
+		// A person's tokens are only renewed while the person may sign in:
+		// suspension and deletion also revoke their tokens and codes, and
+		// this check closes the gap of a grant racing with them.
+		if gt := ar.GetGrantTypes(); gt.ExactOne("authorization_code") || gt.ExactOne("refresh_token") {
+			if sub := ar.GetSession().GetSubject(); sub != "" {
+				if _, err := p.accounts.GetUser(ctx, sub); err != nil {
+					err = fosite.ErrInvalidGrant.WithHint("The account cannot sign in.").WithWrap(err)
+					p.logProtocolError("token", err)
+					p.oauth.WriteAccessError(ctx, w, ar, err)
+					return
+				}
+			}
+		}
 		resp, err := p.oauth.NewAccessResponse(ctx, ar)
 		if err != nil {
 			p.logProtocolError("token", err)

@@ -28,8 +28,9 @@ func (p *Provider) handleUserinfo() http.Handler {
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 			return
 		}
-		_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-		if err != nil {
+		use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+		if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens
+
 			bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not active.")
 			return
 		}

@@ -613,10 +613,12 @@ func (s *SQLStore) ListUserConsents(ctx context.Context, userID string) ([]Conse
 // ---- housekeeping ----
 
 // RevokeUserTokens deletes every access and refresh token whose subject is
-// userID.
+// userID, and the codes (with their PKCE and OIDC sessions) not yet
+// redeemed, so that a code issued before a suspension cannot mint new
+// tokens after it.
 func (s *SQLStore) RevokeUserTokens(ctx context.Context, userID string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		for _, t := range []string{tableAccess, tableRefresh} {
+		for _, t := range []string{tableAccess, tableRefresh, tableCodes, tablePKCE, tableOIDC} {
 			if _, err := s.exec(ctx, `DELETE FROM `+t+` WHERE subject = ?`, userID); err != nil {
 				return fmt.Errorf("storage: revoke user tokens: %w", s.mapErr(err))
 			}
@@ -629,7 +631,7 @@ func (s *SQLStore) RevokeUserTokens(ctx context.Context, userID string) error {
 // holds for userID.
 func (s *SQLStore) RevokeUserClientTokens(ctx context.Context, userID, clientID string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		for _, t := range []string{tableAccess, tableRefresh} {
+		for _, t := range []string{tableAccess, tableRefresh, tableCodes, tablePKCE, tableOIDC} {
 			if _, err := s.exec(ctx, `DELETE FROM `+t+` WHERE subject = ? AND client_id = ?`, userID, clientID); err != nil {
 				return fmt.Errorf("storage: revoke user client tokens: %w", s.mapErr(err))
 			}

@@ -106,7 +106,8 @@ func TestEndToEndAdminAPI(t *testing.T) {
 		conf := &oauth2.Config{ClientID: rp.ID, ClientSecret: rp.Secret, RedirectURL: callback, Endpoint: op.Endpoint(),
 			Scopes: []string{"openid", "tier", "offline_access"}}
 		pkce := oauth2.GenerateVerifier()
-		cb := newBrowser(t, callback).signIn(conf.AuthCodeURL(randString(), oauth2.S256ChallengeOption(pkce)), "ivy", "ivy's long password")
+		ivyBrowser := newBrowser(t, callback)
+		cb := ivyBrowser.signIn(conf.AuthCodeURL(randString(), oauth2.S256ChallengeOption(pkce)), "ivy", "ivy's long password")
 		rpTok, err := conf.Exchange(ctx, cb.Query().Get("code"), oauth2.VerifierOption(pkce))
 		if err != nil {
 			t.Fatal(err)
@@ -136,6 +137,10 @@ func TestEndToEndAdminAPI(t *testing.T) {
 			t.Fatalf("userinfo lacks the tier: %v", uic)
 		}
 
+		// A code issued before the suspension, redeemed after it.
+		pkce2 := oauth2.GenerateVerifier()
+		pendingCode := ivyBrowser.signIn(conf.AuthCodeURL(randString(), oauth2.S256ChallengeOption(pkce2)), "", "").Query().Get("code")
+
 		// Suspension cuts off the refresh token the app already holds.
 		if st, out := s.adminCall(t, admin, http.MethodPost, "/v1/users/"+userID+"/suspend", map[string]any{"reason": "chargeback"}); st != http.StatusOK {
 			t.Fatalf("suspend: %d %v", st, out)
@@ -145,6 +150,9 @@ func TestEndToEndAdminAPI(t *testing.T) {
 		}
 		if active(t, s, rp, rpTok.AccessToken) {
 			t.Fatal("a suspended user's access token is still active")
+		}
+		if _, err := conf.Exchange(ctx, pendingCode, oauth2.VerifierOption(pkce2)); err == nil {
+			t.Fatal("a code issued before the suspension still mints tokens")
 		}
 
 		// The audit log names the admin client.

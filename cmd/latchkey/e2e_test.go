@@ -350,6 +350,12 @@ func TestEndToEndAuthorizationCodeFlow(t *testing.T) {
 			t.Fatalf("userinfo POST: %v %v", err, resp)
 		}
 		resp.Body.Close()
+		// A refresh token is not a bearer token.
+		resp, err = http.PostForm(s.issuer+"/userinfo", url.Values{"access_token": {tok.RefreshToken}})
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("userinfo with a refresh token: %v %v", err, resp)
+		}
+		resp.Body.Close()
 
 		// A second authorization in the same browser skips login and
 		// (remembered) consent.
