@@ -196,6 +196,9 @@ func (p *Provider) handleAccountPatch() http.Handler {
 			PictureURL  *string `json:"picture_url"`
 			Locale      *string `json:"locale"`
 			Email       *string `json:"email"`
+			// CurrentPassword is required with Email: a token alone must
+			// not be enough to move the account to another address.
+			CurrentPassword *string `json:"current_password"`
 		}
 		// Re-decode the checked object into the typed form (unknown
 		// fields are refused here).
@@ -208,6 +211,25 @@ func (p *Provider) handleAccountPatch() http.Handler {
 			return
 		}
 		ctx := r.Context()
+		if body.Email != nil && !strings.EqualFold(*body.Email, c.user.Email) {
+			if c.user.PasswordHash == "" {
+				writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", "email: set a password on the account page first",
+					map[string]string{"email": "cannot be changed through the API on an account without a password"})
+				return
+			}
+			cur := ""
+			if body.CurrentPassword != nil {
+				cur = *body.CurrentPassword
+			}
+			if err := p.accounts.VerifyPassword(ctx, c.user, cur); err != nil {
+				var ve *accounts.ValidationError
+				if errors.As(err, &ve) {
+					err = &accounts.ValidationError{Field: "current_password", Message: ve.Message}
+				}
+				p.apiFail(w, err)
+				return
+			}
+		}
 		user, err := p.accounts.UpdateProfile(ctx, c.user.ID, accounts.ProfileUpdate{
 			Username: body.Username, DisplayName: body.DisplayName, PictureURL: body.PictureURL, Locale: body.Locale,
 		})
@@ -235,6 +257,13 @@ func (p *Provider) handleAccountPassword() http.Handler {
 		}
 		if err := decodeStrict(w, r, &body); err != nil {
 			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			return
+		}
+		if c.user.PasswordHash == "" {
+			// A token alone must not add a password to an account that
+			// signs in through a provider; the account page can.
+			writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", "current_password: this account has no password",
+				map[string]string{"current_password": "this account has no password; set one on the account page"})
 			return
 		}
 		err := p.accounts.ChangePassword(r.Context(), c.user.ID, body.CurrentPassword, body.NewPassword, c.sessionID)

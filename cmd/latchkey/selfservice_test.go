@@ -390,6 +390,8 @@ func TestAccountAPI(t *testing.T) {
 		{"wrong current password", rw, "POST", "/account/me/password", js, `{"current_password":"nope","new_password":"a new long password"}`, 422, "current_password"},
 		{"weak new password", rw, "POST", "/account/me/password", js, `{"current_password":"hank's password 1","new_password":"password"}`, 422, "new_password"},
 		{"delete with wrong password", rw, "DELETE", "/account/me", js, `{"password":"nope"}`, 422, "password"},
+		{"email change without the password", rw, "PATCH", "/account/me", js, `{"email":"attacker@evil.example"}`, 422, "current_password"},
+		{"email change with a wrong password", rw, "PATCH", "/account/me", js, `{"email":"attacker@evil.example","current_password":"nope"}`, 422, "current_password"},
 		{"someone else's session", rw, "DELETE", "/account/me/sessions/not-mine", "", "", 404, ""},
 	}
 	for _, tc := range tests {
@@ -413,6 +415,10 @@ func TestAccountAPI(t *testing.T) {
 	status, me = call(rw, http.MethodPatch, "/account/me", js, `{"display_name":"Hank H.","locale":"fr-ca"}`)
 	if status != http.StatusOK || me["display_name"] != "Hank H." || me["locale"] != "fr-CA" {
 		t.Fatalf("PATCH: %d %v", status, me)
+	}
+	status, _ = call(rw, http.MethodPatch, "/account/me", js, `{"email":"hank.new@example.com","current_password":"hank's password 1"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("email change with the password: %d", status)
 	}
 	status, out := call(ro, http.MethodGet, "/account/me/sessions", "", "")
 	if sessions, _ := out["sessions"].([]any); status != http.StatusOK || len(sessions) != 2 {

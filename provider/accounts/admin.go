@@ -104,12 +104,19 @@ func (s *Service) AdminUpdateUser(ctx context.Context, id string, version time.T
 		}
 		u.Locale, changes["locale"] = loc, loc
 	}
+	_, emailChanged := changes["email"]
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.UpdateUser(ctx, u); err != nil {
 			if errors.Is(err, storage.ErrDuplicate) {
 				return invalid("username", msgTaken)
 			}
 			return err
+		}
+		if emailChanged {
+			// Links sent to the old address must not outlive it.
+			if err := s.store.DeleteUserTokens(ctx, u.ID, ""); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, AuditUserUpdate, u.ID, "", changes)
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	lkmail "github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -120,4 +121,26 @@ func TestAdminUpdateUserVersion(t *testing.T) {
 	if got.EmailVerified {
 		t.Fatal("a new address set by an admin counts as verified")
 	}
+}
+
+// Email links die with the events that should end them: a password reset
+// ends a pending email change, and an admin's email change ends the links
+// sent to the old address.
+func TestEmailLinksDieWithResetAndAdminChange(t *testing.T) {
+	e := sqliteEnv(t)
+	u := e.user(t, "ada", "ada@example.com", true)
+	must(t, e.svc.ChangeEmail(e.ctx, u.ID, "attacker@evil.example"))
+	change := linkToken(t, e.mail.only(t, lkmail.KindEmailChange, "attacker@evil.example").Data.Link, "/verify-email")
+	reset := e.resetToken(t, "ada@example.com")
+	_, err := e.svc.ResetPassword(e.ctx, reset, "a brand new password")
+	must(t, err)
+	_, err = e.svc.ConfirmEmail(e.ctx, change)
+	wantIs(t, "email change link after a reset", err, ErrInvalidToken)
+
+	reset = e.resetToken(t, "ada@example.com")
+	newEmail := "ada@new.example"
+	_, err = e.svc.AdminUpdateUser(e.ctx, u.ID, time.Time{}, UserUpdate{Email: &newEmail})
+	must(t, err)
+	_, err = e.svc.ResetPassword(e.ctx, reset, "another new password")
+	wantIs(t, "reset link to the old address after an admin change", err, ErrInvalidToken)
 }

@@ -431,6 +431,11 @@ func (s *Service) signOutEverywhere(ctx context.Context, userID, keep string) er
 			return err
 		}
 	}
+	// A pending email change started before (perhaps by whoever the
+	// person is locking out) dies with the sessions.
+	if err := s.store.DeleteUserTokens(ctx, userID, storage.TokenChangeEmail); err != nil {
+		return err
+	}
 	return s.store.RevokeUserTokens(ctx, userID)
 }
 
