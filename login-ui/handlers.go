@@ -107,10 +107,12 @@ func (u *UI) handleLogin() http.Handler {
 			u.pages.render(w, http.StatusUnauthorized, "login", data)
 			return
 		case errors.As(err, &locked):
-			// The same answer as the rate limit: a lock says no more
-			// about the account than a limit on the name typed.
+			// A locked account answers exactly like a wrong password, so
+			// that a lock cannot reveal which names are accounts; the
+			// owner learns of the lock by email.
 			u.signIn("locked")
-			u.tooMany(w, "login", data, time.Until(locked.Until))
+			data.Error = t.InvalidCredentials
+			u.pages.render(w, http.StatusUnauthorized, "login", data)
 			return
 		case errors.Is(err, accounts.ErrEmailNotVerified):
 			u.signIn("unverified")

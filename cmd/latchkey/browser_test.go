@@ -248,11 +248,12 @@ func TestBrowserLockout(t *testing.T) {
 		}
 		c.expectError("Invalid username or password.")
 	}
-	if st := c.signIn("hank", pw); st != http.StatusTooManyRequests {
-		t.Errorf("locked account answered %d, want 429", st)
+	// Locked: even the right password is answered like a wrong one.
+	if st := c.signIn("hank", pw); st != http.StatusUnauthorized {
+		t.Errorf("locked account answered %d, want 401", st)
 	}
 	c.expect("/login")
-	c.expectError("Too many attempts")
+	c.expectError("Invalid username or password.")
 	smtp.Wait(t, "hank@example.com", "Sign-in temporarily locked", mailWait)
 }
 

@@ -303,6 +303,9 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*st
 	}
 	now := s.now().UTC()
 	if user.LockedUntil != nil && user.LockedUntil.After(now) {
+		// Cost what a real check costs: the caller answers a lock like a
+		// wrong password, and the time must not tell them apart either.
+		_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
 		return nil, &LockedError{Until: *user.LockedUntil}
 	}
 	if user.PasswordHash == "" {
