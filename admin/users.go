@@ -434,10 +434,16 @@ func handleListUsers(d Deps) http.Handler {
 		full := callerFrom(ctx).has(ScopeUsersRead)
 		q := r.URL.Query()
 		if !full {
-			for _, f := range fullFilters {
+			// A basic caller learns ids and usernames only: no filter, exact
+			// lookup, substring match or cursor may reveal an email or any
+			// other attribute.
+			for _, f := range append(fullFilters, "email") {
 				if q.Has(f) {
 					return problemf("insufficient-scope", "filtering by %s needs scope %s", f, ScopeUsersRead)
 				}
+			}
+			if s := q.Get("sort"); s != "" && s != string(storage.SortUsernameAsc) {
+				return problemf("insufficient-scope", "sorting by %s needs scope %s", s, ScopeUsersRead)
 			}
 		}
 		fields, err := userFields(q)
@@ -453,6 +459,9 @@ func handleListUsers(d Deps) http.Handler {
 		} else {
 			uq := storage.UserQuery{Q: q.Get("q"), Status: storage.UserStatus(q.Get("status")), TierID: q.Get("tier"),
 				Sort: storage.UserSort(q.Get("sort")), After: q.Get("after")}
+			if !full {
+				uq.UsernameOnly, uq.Sort = true, storage.SortUsernameAsc // the cursor then holds a username, not a date
+			}
 			if uq.EmailVerified, err = qBool(q, "email_verified"); err != nil {
 				return err
 			}

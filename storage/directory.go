@@ -77,6 +77,7 @@ const (
 // UserQuery filters and pages a user search; zero values do not filter.
 type UserQuery struct {
 	Q                           string // substring of email, username or display name, case-insensitive
+	UsernameOnly                bool   // Q matches usernames only (callers that may not see emails)
 	Status                      UserStatus
 	TierID                      string
 	EmailVerified               *bool

@@ -460,7 +460,9 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q UserQuery) (*UserPage, err
 		where = append(where, cond)
 		args = append(args, a...)
 	}
-	if q.Q != "" {
+	if q.Q != "" && q.UsernameOnly {
+		add(`lower(username) LIKE lower(?) ESCAPE '\'`, "%"+likeEscape(q.Q)+"%")
+	} else if q.Q != "" {
 		p := "%" + likeEscape(q.Q) + "%"
 		add(`(lower(email) LIKE lower(?) ESCAPE '\' OR lower(username) LIKE lower(?) ESCAPE '\'
 			OR lower(display_name) LIKE lower(?) ESCAPE '\')`, p, p, p)
