@@ -11,7 +11,7 @@ import (
 // last one (the person can still set a password by email).
 func TestIdentities(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		u := e.createUser(t, "ada")
+		u := e.createUser(t, "ada", map[string]any{"email_verified": true})
 		_, err := e.acc.FederatedSignIn(e.ctx, accounts.FederatedClaims{Upstream: "google", Subject: "g-1",
 			Email: "ada@example.com", EmailVerified: true})
 		must(t, err)
