@@ -346,6 +346,9 @@ func (p *Provider) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *Chall
 	}
 	at := sess.AuthTime
 	ch.pending.UserID, ch.pending.SessionID, ch.pending.AuthTime, ch.pending.AMR = user.ID, sess.ID, &at, amr
+	// A consent given on this request belonged to whoever signed in
+	// before; the person signing in now decides for themselves.
+	ch.pending.ConsentGiven, ch.pending.GrantedScopes = false, nil
 	if err := p.store.UpdatePendingAuthorization(ctx, ch.pending); err != nil {
 		return "", fmt.Errorf("recording sign-in: %w", err)
 	}
