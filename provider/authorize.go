@@ -483,6 +483,9 @@ func (p *Provider) CurrentSession(r *http.Request) (*storage.BrowserSession, *st
 func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
 	sess, _, err := p.CurrentSession(r)
 	p.clearCookie(w, SessionCookie)
+	// A new flow value for whoever uses this browser next: form tokens
+	// and pending requests of this person do not carry over.
+	p.clearCookie(w, flowCookie)
 	if errors.Is(err, accounts.ErrNoSession) {
 		return nil
 	}

@@ -73,7 +73,7 @@ func (p *Provider) csrfFor(flow, purpose string) string {
 // CheckCSRF reports whether the request carries the right form token.
 func (p *Provider) CheckCSRF(r *http.Request, purpose string) bool {
 	c, err := r.Cookie(flowCookie)
-	if err != nil || c.Value == "" {
+	if err != nil || len(c.Value) < 32 || len(c.Value) > 64 {
 		return false
 	}
 	want := p.csrfFor(c.Value, purpose)
