@@ -51,9 +51,10 @@ INSERT INTO tiers (id, name, description, is_default, created_at, updated_at) VA
   ('t_free', 'Free', '', TRUE, now(), now()),
   ('t_pro', 'Pro', '', FALSE, now(), now()),
   ('t_ent', 'Enterprise', '', FALSE, now(), now());
-INSERT INTO users (id, username, email, email_verified, display_name, password_hash, status, created_at, updated_at, tier_id)
+INSERT INTO users (id, username, email, email_fold, email_verified, display_name, password_hash, status, created_at, updated_at, tier_id)
 SELECT 'u_' || lpad(to_hex(i), 8, '0'),
        'user' || i,
+       'user' || i || '@' || (ARRAY['example.com', 'mail.test', 'corp.example'])[1 + i % 3],
        'user' || i || '@' || (ARRAY['example.com', 'mail.test', 'corp.example'])[1 + i % 3],
        i % 2 = 0,
        'User ' || substr(md5(i::text), 1, 10),

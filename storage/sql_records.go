@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -42,10 +43,10 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 		u.Status = UserActive
 	}
 	u.DeletedAt, u.LastFailedAt, u.LockedUntil = normTimePtr(u.DeletedAt), normTimePtr(u.LastFailedAt), normTimePtr(u.LockedUntil)
-	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`, email_fold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PasswordHash, string(u.Status),
 		u.PictureURL, u.Locale, s.ts(u.CreatedAt), s.ts(u.UpdatedAt), s.tsPtr(u.DeletedAt),
-		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil), nullStr(u.TierID))
+		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil), nullStr(u.TierID), foldEmail(u.Email))
 	if err != nil {
 		if isFKViolation(err) {
 			// The only reference a user row makes is its tier.
@@ -55,6 +56,11 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 	}
 	return nil
 }
+
+// foldEmail is the case-folded form emails are unique and looked up by.
+// It is computed here, not with SQL lower(), which SQLite applies to ASCII
+// only.
+func foldEmail(email string) string { return strings.ToLower(email) }
 
 // GetUser finds a user by id.
 func (s *SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
@@ -78,7 +84,7 @@ func (s *SQLStore) GetUserByLogin(ctx context.Context, login string) (*User, err
 	if err = s.mapErr(err); !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("storage: get user by login: %w", err)
 	}
-	u, err = scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email <> '' AND lower(email) = lower(?)`, login))
+	u, err = scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email_fold <> '' AND email_fold = ?`, foldEmail(login)))
 	if err != nil {
 		return nil, fmt.Errorf("storage: get user by login: %w", s.mapErr(err))
 	}
@@ -106,10 +112,10 @@ func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
 		next = u.UpdatedAt.Add(time.Microsecond)
 	}
 	u.DeletedAt = normTimePtr(u.DeletedAt)
-	res, err := s.exec(ctx, `UPDATE users SET username = ?, email = ?, email_verified = ?, display_name = ?,
+	res, err := s.exec(ctx, `UPDATE users SET username = ?, email = ?, email_fold = ?, email_verified = ?, display_name = ?,
 		picture_url = ?, locale = ?, status = ?, deleted_at = ?, updated_at = ?
 		WHERE id = ? AND updated_at = ?`,
-		u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PictureURL, u.Locale, string(u.Status),
+		u.Username, u.Email, foldEmail(u.Email), u.EmailVerified, u.DisplayName, u.PictureURL, u.Locale, string(u.Status),
 		s.tsPtr(u.DeletedAt), s.ts(next), u.ID, s.ts(u.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("storage: update user %s: %w", u.ID, s.mapErr(err))

@@ -26,6 +26,7 @@ var lifecycleTests = []struct {
 	{"UserTokensSingleUse", testUserTokensSingleUse},
 	{"ListUserSessionsAndConsents", testListUserSessionsAndConsents},
 	{"RevokeUserClientTokens", testRevokeUserClientTokens},
+	{"UnicodeEmailCase", testUnicodeEmailCase},
 }
 
 func testUpdateUser(t *testing.T, st storage.Store) {
@@ -260,4 +261,21 @@ func testRevokeUserClientTokens(t *testing.T, st storage.Store) {
 			t.Errorf("token %d not revoked: %v / %v", i, errA, errR)
 		}
 	}
+}
+
+// Emails are unique and found ignoring case beyond ASCII too.
+func testUnicodeEmailCase(t *testing.T, st storage.Store) {
+	must(t, st.CreateUser(bg, &storage.User{ID: "u1", Username: "unal", Email: "Ünal@example.com"}))
+	wantErr(t, "CreateUser(ünal@)", st.CreateUser(bg, &storage.User{ID: "u2", Username: "other", Email: "ünal@example.com"}), storage.ErrDuplicate)
+	for _, login := range []string{"ünal@example.com", "ÜNAL@EXAMPLE.COM", "Ünal@example.com"} {
+		u, err := st.GetUserByLogin(bg, login)
+		if err != nil || u.ID != "u1" {
+			t.Errorf("GetUserByLogin(%q) = %v, %v", login, u, err)
+		}
+	}
+	must(t, st.CreateUser(bg, &storage.User{ID: "u3", Username: "x", Email: "x@example.com"}))
+	u3, err := st.GetUser(bg, "u3")
+	must(t, err)
+	u3.Email = "ÜNAL@example.com"
+	wantErr(t, "UpdateUser(to ÜNAL@)", st.UpdateUser(bg, u3), storage.ErrDuplicate)
 }
