@@ -135,6 +135,46 @@ func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
+// ClaimLoginAttempt reads and updates the lockout state in one
+// transaction holding the user's row (FOR UPDATE on PostgreSQL; SQLite
+// transactions take the write lock up front), so concurrent attempts are
+// serialised per user across every replica.
+func (s *SQLStore) ClaimLoginAttempt(ctx context.Context, id string, now time.Time, memory time.Duration,
+	lockFor func(failures int) time.Duration) (LoginAttempt, error) {
+	var out LoginAttempt
+	forUpdate := ""
+	if s.dialect == DialectPostgres {
+		forUpdate = " FOR UPDATE"
+	}
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var failed int
+		var last, locked *time.Time
+		if err := s.queryRow(ctx, `SELECT failed_logins, last_failed_at, locked_until FROM users WHERE id = ?`+forUpdate, id).
+			Scan(&failed, nullTimeDest{&last}, nullTimeDest{&locked}); err != nil {
+			return s.mapErr(err)
+		}
+		if locked != nil && locked.After(now) {
+			out = LoginAttempt{Locked: true, Failures: failed, LockedUntil: locked}
+			return nil
+		}
+		if last != nil && now.Sub(*last) > memory {
+			failed = 0
+		}
+		out.Failures = failed + 1
+		if d := lockFor(out.Failures); d > 0 {
+			until := normTime(now.Add(d))
+			out.LockedUntil = &until
+		}
+		_, err := s.exec(ctx, `UPDATE users SET failed_logins = ?, last_failed_at = ?, locked_until = ? WHERE id = ?`,
+			out.Failures, s.ts(now), s.tsPtr(out.LockedUntil), id)
+		return s.mapErr(err)
+	})
+	if err != nil {
+		return LoginAttempt{}, fmt.Errorf("storage: claim login attempt %s: %w", id, err)
+	}
+	return out, nil
+}
+
 // RecordLoginFailure counts a failed sign-in in one statement, so that
 // concurrent failures on several replicas all count.
 func (s *SQLStore) RecordLoginFailure(ctx context.Context, id string, at time.Time) (int, error) {

@@ -67,6 +67,13 @@ type User struct {
 	TierID string `db:"tier_id"`
 }
 
+// LoginAttempt is the outcome of ClaimLoginAttempt.
+type LoginAttempt struct {
+	Locked      bool       // the user was locked: the attempt is refused, nothing counted
+	Failures    int        // the count including this attempt
+	LockedUntil *time.Time // the lock now in place (the one found, when Locked)
+}
+
 // TokenPurpose types a UserToken: a token issued for one purpose is never
 // accepted for another.
 type TokenPurpose string
@@ -249,6 +256,14 @@ type Users interface {
 	UpdateUser(ctx context.Context, u *User) error
 	// RecordLoginFailure counts one failed sign-in and returns the count.
 	RecordLoginFailure(ctx context.Context, id string, at time.Time) (int, error)
+	// ClaimLoginAttempt counts a sign-in attempt as a failure before the
+	// password is checked, atomically with the lock decision, so that
+	// concurrent guesses cannot all slip past a lock: unless the user is
+	// locked at now, failures older than memory are forgotten, the count
+	// is incremented, and the user is locked for lockFor(count) (0 = no
+	// lock). A correct password then clears it with SetUserLockout.
+	ClaimLoginAttempt(ctx context.Context, id string, now time.Time, memory time.Duration,
+		lockFor func(failures int) time.Duration) (LoginAttempt, error)
 	// SetUserLockout sets the failure count and lock (0, nil clears both).
 	SetUserLockout(ctx context.Context, id string, failures int, lockedUntil *time.Time) error
 }

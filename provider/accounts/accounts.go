@@ -302,30 +302,42 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*st
 		return nil, fmt.Errorf("looking up user: %w", err)
 	}
 	now := s.now().UTC()
-	if user.LockedUntil != nil && user.LockedUntil.After(now) {
-		// Cost what a real check costs: the caller answers a lock like a
-		// wrong password, and the time must not tell them apart either.
-		_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
-		return nil, &LockedError{Until: *user.LockedUntil}
-	}
 	if user.PasswordHash == "" {
 		_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
 		return nil, ErrInvalidCredentials
+	}
+	// Count the attempt before checking the password, atomically with the
+	// lock decision: concurrent guesses are serialised per user, so no
+	// more than the threshold can be checked before the lock holds.
+	lockout := s.opts.Lockout.Threshold >= 0 && user.Status == storage.UserActive
+	var att storage.LoginAttempt
+	if lockout {
+		att, err = s.store.ClaimLoginAttempt(ctx, user.ID, now, failureMemory, s.opts.Lockout.lockFor)
+		if err != nil {
+			return nil, fmt.Errorf("recording the sign-in attempt: %w", err)
+		}
+		if att.Locked {
+			// Cost what a real check costs: the caller answers a lock like
+			// a wrong password, and the time must not tell them apart.
+			_, _, _ = s.hasher.Verify(ctx, s.dummy(ctx), password)
+			return nil, &LockedError{Until: *att.LockedUntil}
+		}
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, password)
 	if err != nil {
 		return nil, fmt.Errorf("verifying password: %w", err)
 	}
 	if !ok {
-		if err := s.recordFailure(ctx, user, now); err != nil {
-			s.log.Warn("recording failed sign-in", "user", user.ID, "err", err)
+		if lockout && att.LockedUntil != nil {
+			s.locked(ctx, user, att)
 		}
 		return nil, ErrInvalidCredentials
 	}
 	if user.Status != storage.UserActive {
 		return nil, ErrInvalidCredentials
 	}
-	if user.FailedLogins > 0 || user.LockedUntil != nil {
+	if lockout || user.FailedLogins > 0 || user.LockedUntil != nil {
+		// The attempt was counted as a failure up front; it was not one.
 		if err := s.store.SetUserLockout(ctx, user.ID, 0, nil); err != nil {
 			s.log.Warn("clearing failed sign-ins", "user", user.ID, "err", err)
 		}
@@ -343,38 +355,18 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*st
 	return user, nil
 }
 
-// recordFailure counts a failed sign-in and locks the account when the
-// policy says so; the owner is told by email when the lock first starts.
-func (s *Service) recordFailure(ctx context.Context, u *storage.User, now time.Time) error {
-	if s.opts.Lockout.Threshold < 0 || u.Status != storage.UserActive {
-		return nil
-	}
-	if u.LastFailedAt != nil && now.Sub(*u.LastFailedAt) > failureMemory {
-		if err := s.store.SetUserLockout(ctx, u.ID, 0, nil); err != nil {
-			return err
-		}
-	}
-	n, err := s.store.RecordLoginFailure(ctx, u.ID, now)
-	if err != nil {
-		return err
-	}
-	d := s.opts.Lockout.lockFor(n)
-	if d == 0 {
-		return nil
-	}
-	until := now.Add(d)
-	if err := s.store.SetUserLockout(ctx, u.ID, n, &until); err != nil {
-		return err
-	}
+// locked records a lock that a failed attempt put in place, and tells the
+// owner by email when the lock first starts.
+func (s *Service) locked(ctx context.Context, u *storage.User, att storage.LoginAttempt) {
+	until := *att.LockedUntil
 	sys := WithActor(ctx, Actor{Type: storage.ActorSystem, ID: "lockout", IP: ActorFrom(ctx).IP, UserAgent: ActorFrom(ctx).UserAgent})
-	if err := s.audit(sys, AuditUserLock, u.ID, fmt.Sprintf("%d failed sign-ins", n), map[string]any{"locked_until": until}); err != nil {
-		return err
+	if err := s.audit(sys, AuditUserLock, u.ID, fmt.Sprintf("%d failed sign-ins", att.Failures), map[string]any{"locked_until": until}); err != nil {
+		s.log.Warn("recording a lockout", "user", u.ID, "err", err)
 	}
-	if n == s.opts.Lockout.Threshold {
-		s.log.Info("account locked after failed sign-ins", "user", u.ID, "failures", n, "until", until)
+	if att.Failures == s.opts.Lockout.Threshold {
+		s.log.Info("account locked after failed sign-ins", "user", u.ID, "failures", att.Failures, "until", until)
 		s.send(ctx, lkmail.KindAccountLocked, u.Email, lkmail.Data{Name: displayName(u), Until: until, Link: s.link("/forgot-password", nil)})
 	}
-	return nil
 }
 
 func (s *Service) dummy(ctx context.Context) string {

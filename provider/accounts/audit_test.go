@@ -2,7 +2,9 @@ package accounts
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,4 +145,44 @@ func TestEmailLinksDieWithResetAndAdminChange(t *testing.T) {
 	must(t, err)
 	_, err = e.svc.ResetPassword(e.ctx, reset, "another new password")
 	wantIs(t, "reset link to the old address after an admin change", err, ErrInvalidToken)
+}
+
+// Concurrent guesses cannot slip past a lock: attempts are counted before
+// the password is checked, serialised per user, so no more than the
+// threshold of them are checked (review L1).
+func TestLockoutHoldsUnderConcurrentGuesses(t *testing.T) {
+	backends(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := newEnv(t, dsn(t))
+		u := e.user(t, "ada", "ada@example.com", true)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		outcomes := map[string]int{}
+		for i := range 20 {
+			wg.Go(func() {
+				_, err := e.svc.Authenticate(e.ctx, "ada", fmt.Sprintf("wrong guess %d", i))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, ErrLocked):
+					outcomes["locked"]++
+				case errors.Is(err, ErrInvalidCredentials):
+					outcomes["checked"]++
+				default:
+					outcomes[fmt.Sprint(err)]++
+				}
+			})
+		}
+		wg.Wait()
+		if outcomes["checked"] != 3 || outcomes["locked"] != 17 {
+			t.Fatalf("outcomes = %v, want 3 checked and 17 refused by the lock", outcomes)
+		}
+		// The right password after the lock expires works and clears it.
+		e.clock.Advance(2 * time.Minute)
+		if _, err := e.svc.Authenticate(e.ctx, "ada", goodPW); err != nil {
+			t.Fatalf("after the lock: %v", err)
+		}
+		if got := e.get(t, u.ID); got.FailedLogins != 0 || got.LockedUntil != nil {
+			t.Fatalf("lockout state after success: %+v", got)
+		}
+	})
 }

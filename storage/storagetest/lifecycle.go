@@ -27,6 +27,7 @@ var lifecycleTests = []struct {
 	{"ListUserSessionsAndConsents", testListUserSessionsAndConsents},
 	{"RevokeUserClientTokens", testRevokeUserClientTokens},
 	{"UnicodeEmailCase", testUnicodeEmailCase},
+	{"ClaimLoginAttempt", testClaimLoginAttempt},
 }
 
 func testUpdateUser(t *testing.T, st storage.Store) {
@@ -278,4 +279,59 @@ func testUnicodeEmailCase(t *testing.T, st storage.Store) {
 	must(t, err)
 	u3.Email = "ÜNAL@example.com"
 	wantErr(t, "UpdateUser(to ÜNAL@)", st.UpdateUser(bg, u3), storage.ErrDuplicate)
+}
+
+func testClaimLoginAttempt(t *testing.T, st storage.Store) {
+	mkUser(t, st, "u1")
+	lockAt3 := func(n int) time.Duration {
+		if n >= 3 {
+			return time.Minute
+		}
+		return 0
+	}
+	at := now()
+	for want := 1; want <= 3; want++ {
+		a, err := st.ClaimLoginAttempt(bg, "u1", at, time.Hour, lockAt3)
+		must(t, err)
+		if a.Locked || a.Failures != want || (want < 3) != (a.LockedUntil == nil) {
+			t.Fatalf("attempt %d: %+v", want, a)
+		}
+	}
+	a, err := st.ClaimLoginAttempt(bg, "u1", at.Add(time.Second), time.Hour, lockAt3)
+	must(t, err)
+	if !a.Locked || a.Failures != 3 || a.LockedUntil == nil || !a.LockedUntil.Equal(at.Add(time.Minute)) {
+		t.Fatalf("while locked: %+v", a)
+	}
+	// After the lock and the memory have passed, counting starts over.
+	a, err = st.ClaimLoginAttempt(bg, "u1", at.Add(2*time.Hour), time.Hour, lockAt3)
+	must(t, err)
+	if a.Locked || a.Failures != 1 || a.LockedUntil != nil {
+		t.Fatalf("after the memory: %+v", a)
+	}
+	_, err = st.ClaimLoginAttempt(bg, "nope", at, time.Hour, lockAt3)
+	wantErr(t, "ClaimLoginAttempt(missing)", err, storage.ErrNotFound)
+
+	// Concurrent claims are serialised: exactly three get through.
+	mkUser(t, st, "u2")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	through := 0
+	for range 10 {
+		wg.Go(func() {
+			a, err := st.ClaimLoginAttempt(bg, "u2", at, time.Hour, lockAt3)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !a.Locked {
+				mu.Lock()
+				through++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if through != 3 {
+		t.Fatalf("%d concurrent claims got through, want 3", through)
+	}
 }
