@@ -246,9 +246,16 @@ bench_backend() {
 		--redirect-uri "$REDIRECT_URI" --grant-type authorization_code --scope "openid profile email")
 	[[ -n "$cc_id" && -n "$cc_secret" && -n "$jwt_id" && -n "$jwt_secret" && -n "$spa_id" ]] ||
 		die "[$backend] creating the clients failed"
-	printf '%s\n' "$BENCH_PASSWORD" | "$LK" users create --username "$BENCH_USER" \
-		--email "$BENCH_USER@example.com" --password-stdin --email-verified --json >/dev/null ||
-		die "[$backend] creating the user failed"
+	# Sign-ins are spread over 32 accounts: real traffic does not sign one
+	# account in 64 times at once (and a lockout counts every attempt
+	# until its password is checked).
+	local i users=""
+	for i in $(seq 0 31); do
+		printf '%s\n' "$BENCH_PASSWORD" | "$LK" users create --username "$BENCH_USER$i" \
+			--email "$BENCH_USER$i@example.com" --password-stdin --email-verified --json >/dev/null ||
+			die "[$backend] creating the users failed"
+		users+="${users:+,}$BENCH_USER$i"
+	done
 
 	local scenario c args out errfile
 	for scenario in $SCENARIOS; do
@@ -257,7 +264,7 @@ bench_backend() {
 		cc-opaque | introspect) args=(-client-id "$cc_id" -client-secret "$cc_secret" -scope api) ;;
 		cc-jwt) args=(-client-id "$jwt_id" -client-secret "$jwt_secret" -scope api) ;;
 		authcode) args=(-public-client-id "$spa_id" -redirect-uri "$REDIRECT_URI"
-			-username "$BENCH_USER" -password "$BENCH_PASSWORD") ;;
+			-username "$users" -password "$BENCH_PASSWORD") ;;
 		*) die "unknown scenario $scenario" ;;
 		esac
 		for c in $CONCURRENCY; do

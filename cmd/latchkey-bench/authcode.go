@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,7 +26,8 @@ type authCode struct {
 	ep          endpoints
 	clientID    string
 	redirectURI string
-	username    string
+	usernames   []string // used in turn, so sign-ins are spread over accounts
+	next        atomic.Uint64
 	password    string
 	origin      string
 	reInput     *regexp.Regexp
@@ -83,7 +85,7 @@ func (a *authCode) signIn(ctx context.Context) error {
 	form := url.Values{
 		"csrf_token": {fields["csrf_token"]},
 		"challenge":  {fields["challenge"]},
-		"login":      {a.username},
+		"login":      {a.usernames[int(a.next.Add(1)-1)%len(a.usernames)]},
 		"password":   {a.password},
 	}
 	loginURL := page.Request.URL.ResolveReference(&url.URL{Path: "/login"})

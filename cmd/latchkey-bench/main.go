@@ -75,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.scope, "scope", "api", "scope requested with client_credentials")
 	fs.StringVar(&cfg.publicClientID, "public-client-id", "", "first-party public client (authcode)")
 	fs.StringVar(&cfg.redirectURI, "redirect-uri", "http://127.0.0.1:1/cb", "its registered redirect URI (never contacted)")
-	fs.StringVar(&cfg.username, "username", "", "user to sign in as (authcode)")
+	fs.StringVar(&cfg.username, "username", "", "user(s) to sign in as, comma-separated, used in turn (authcode)")
 	fs.StringVar(&cfg.password, "password", "", "their password (authcode)")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the result as one JSON object")
 	fs.StringVar(&cfg.adminURL, "admin", "http://127.0.0.1:18081", "admin listener URL (admin-search)")
