@@ -686,6 +686,18 @@ func (s *SQLStore) RevokeUserClientTokens(ctx context.Context, userID, clientID 
 	})
 }
 
+// RevokeClientTokens deletes every access and refresh token of a client.
+func (s *SQLStore) RevokeClientTokens(ctx context.Context, clientID string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		for _, t := range []string{tableAccess, tableRefresh} {
+			if _, err := s.exec(ctx, `DELETE FROM `+t+` WHERE client_id = ?`, clientID); err != nil {
+				return fmt.Errorf("storage: revoke client tokens: %w", s.mapErr(err))
+			}
+		}
+		return nil
+	})
+}
+
 // prunable lists every table with an expires_at, and its key column.
 var prunable = []struct{ table, key string }{
 	{tableCodes, "signature"},

@@ -377,6 +377,9 @@ type Store interface {
 	// RevokeUserClientTokens deletes the access and refresh tokens one
 	// client holds for userID (a revoked consent).
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
+	// RevokeClientTokens deletes every access and refresh token issued to
+	// clientID (its secret or scopes changed).
+	RevokeClientTokens(ctx context.Context, clientID string) error
 	// PruneExpired deletes up to batch expired rows from each table that
 	// expires (codes, tokens, PKCE/OIDC/PAR sessions, browser sessions,
 	// pending authorizations, used JTIs) and reports how many it deleted.

@@ -165,6 +165,22 @@ func TestEndToEndAdminAPI(t *testing.T) {
 			t.Fatalf("audit event = %v", ev)
 		}
 
+		// Rotating a client's secret (it may have leaked) revokes what was
+		// obtained with it.
+		svc := s.createClient("--name", "svc", "--grant-type", "client_credentials", "--scope", "api")
+		svcTok, err := (&clientcredentials.Config{ClientID: svc.ID, ClientSecret: svc.Secret, TokenURL: s.issuer + "/oauth2/token"}).Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, rotated := s.adminCall(t, admin, http.MethodPost, "/v1/clients/"+svc.ID+"/rotate-secret", nil)
+		if st != http.StatusOK {
+			t.Fatalf("rotate-secret: %d %v", st, rotated)
+		}
+		svc.Secret, _ = rotated["client_secret"].(string)
+		if active(t, s, svc, svcTok.AccessToken) {
+			t.Fatal("a token obtained with the old secret survived its rotation")
+		}
+
 		// Revoking the admin token takes effect at once.
 		form := url.Values{"token": {admin}}
 		req, _ := http.NewRequest(http.MethodPost, s.issuer+"/oauth2/revoke", strings.NewReader(form.Encode()))

@@ -34,6 +34,7 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	RevokeUserTokens(ctx context.Context, userID string) error
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
+	RevokeClientTokens(ctx context.Context, clientID string) error
 }
 
 // Options configure a Service.

@@ -143,6 +143,13 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 		if err := s.store.UpdateClient(ctx, next); err != nil {
 			return err
 		}
+		if _, narrowed := changes["scopes"]; narrowed {
+			// Tokens carry the scopes they were issued with; after a change
+			// of what the client may ask for, none of the old ones stays.
+			if err := s.store.RevokeClientTokens(ctx, c.ID); err != nil {
+				return err
+			}
+		}
 		return s.audit(ctx, AuditClientUpdate, c.ID, "", changes)
 	})
 	if err != nil {
@@ -165,6 +172,11 @@ func (s *Service) RotateClientSecret(ctx context.Context, id string) (*storage.C
 	c.SecretHash = secret.Hash(sec)
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.UpdateClient(ctx, c); err != nil {
+			return err
+		}
+		// A secret is rotated because it may have leaked: whatever was
+		// obtained with it goes too.
+		if err := s.store.RevokeClientTokens(ctx, c.ID); err != nil {
 			return err
 		}
 		return s.audit(ctx, AuditClientSecret, c.ID, "", nil)

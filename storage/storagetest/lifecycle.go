@@ -28,6 +28,7 @@ var lifecycleTests = []struct {
 	{"RevokeUserClientTokens", testRevokeUserClientTokens},
 	{"UnicodeEmailCase", testUnicodeEmailCase},
 	{"ClaimLoginAttempt", testClaimLoginAttempt},
+	{"RevokeClientTokens", testRevokeClientTokens},
 }
 
 func testUpdateUser(t *testing.T, st storage.Store) {
@@ -333,5 +334,22 @@ func testClaimLoginAttempt(t *testing.T, st storage.Store) {
 	wg.Wait()
 	if through != 3 {
 		t.Fatalf("%d concurrent claims got through, want 3", through)
+	}
+}
+
+func testRevokeClientTokens(t *testing.T, st storage.Store) {
+	c1, c2 := mkClient(t, st, "c1"), mkClient(t, st, "c2")
+	for i, c := range []*storage.Client{c1, c1, c2} {
+		r := mkRequest(c, fmt.Sprint("req-", i), "alice", later())
+		must(t, st.CreateAccessTokenSession(bg, fmt.Sprint("at-", i), r))
+		must(t, st.CreateRefreshTokenSession(bg, fmt.Sprint("rt-", i), fmt.Sprint("at-", i), r))
+	}
+	must(t, st.RevokeClientTokens(bg, "c1"))
+	for i, alive := range []bool{false, false, true} {
+		_, errA := st.GetAccessTokenSession(bg, fmt.Sprint("at-", i), sess())
+		_, errR := st.GetRefreshTokenSession(bg, fmt.Sprint("rt-", i), sess())
+		if alive != (errA == nil && errR == nil) {
+			t.Errorf("token %d: alive=%v, got %v / %v", i, alive, errA, errR)
+		}
 	}
 }
