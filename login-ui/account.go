@@ -160,11 +160,24 @@ func (u *UI) handleAccountProfile() http.Handler {
 	})
 }
 
+// recheckLimited applies the per-account sign-in limit to a password
+// re-entered on the account page, so that a stolen session cannot guess
+// the password there at will. It returns the field error when over.
+func (u *UI) recheckLimited(user *storage.User, field string) map[string]string {
+	if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "recheck:"+user.ID); limited {
+		return map[string]string{field: u.pages.t.tooMany(wait)}
+	}
+	return nil
+}
+
 func (u *UI) handleAccountEmail() http.Handler {
 	return u.accountAction("email", func(r *http.Request, _ *storage.BrowserSession, user *storage.User) (page, error) {
 		f := r.PostForm
 		newEmail := strings.TrimSpace(f.Get("new_email"))
 		data := page{Values: map[string]string{"new_email": newEmail}}
+		if data.Fields = u.recheckLimited(user, "email_password"); data.Fields != nil {
+			return data, nil
+		}
 		if err := u.accounts.VerifyPassword(r.Context(), user, f.Get("email_password")); err != nil {
 			return data, validation(err, &data, map[string]string{"password": "email_password"})
 		}
@@ -179,6 +192,9 @@ func (u *UI) handleAccountPassword() http.Handler {
 		data := page{}
 		if f.Get("new_password") != f.Get("new_password_confirm") {
 			data.Fields = map[string]string{"new_password_confirm": u.pages.t.PasswordsDiffer}
+			return data, nil
+		}
+		if data.Fields = u.recheckLimited(user, "current_password"); data.Fields != nil {
 			return data, nil
 		}
 		err := u.accounts.ChangePassword(r.Context(), user.ID, f.Get("current_password"), f.Get("new_password"), sess.ID)
@@ -215,6 +231,10 @@ func (u *UI) handleAccountDelete() http.Handler {
 		if r.PostForm.Get("confirm") != "yes" {
 			data.Fields = map[string]string{"confirm": capitalize(t.Required)}
 			u.accountPage(w, r, http.StatusUnprocessableEntity, sess, user, data)
+			return
+		}
+		if data.Fields = u.recheckLimited(user, "delete_password"); data.Fields != nil {
+			u.accountPage(w, r, http.StatusTooManyRequests, sess, user, data)
 			return
 		}
 		err := u.accounts.DeleteAccount(r.Context(), user.ID, r.PostForm.Get("delete_password"))

@@ -439,3 +439,21 @@ func mustQuery(t *testing.T, link, key string) string {
 	}
 	return u.Query().Get(key)
 }
+
+// A password re-entered on the account page is rate limited like a
+// sign-in: a stolen session cannot guess it at will.
+func TestSelfServicePasswordRecheckLimited(t *testing.T) {
+	s, _ := selfService(t, map[string]string{"LATCHKEY_RATE_LOGIN_ACCOUNT": "2/1h"})
+	s.createUser("kim", "kim's password 1")
+	b := newBrowser(t, "http://never.invalid/")
+	b.signInAccount(s, "kim", "kim's password 1")
+	var last pageResp
+	for range 3 {
+		_, tok := b.csrf(s.issuer + "/account")
+		last = b.post(s.issuer+"/account/password", url.Values{"csrf_token": {tok}, "current_password": {"a guess!!"},
+			"new_password": {"new long password"}, "new_password_confirm": {"new long password"}})
+	}
+	if last.status != http.StatusUnprocessableEntity || !strings.Contains(last.body, "Too many attempts") {
+		t.Fatalf("third re-check: %d\n%s", last.status, last.body)
+	}
+}
