@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,6 +163,21 @@ func (p *Provider) apiFail(w http.ResponseWriter, err error) {
 	writeAPIError(w, http.StatusInternalServerError, "server_error", "Something went wrong.", nil)
 }
 
+// recheckLimited answers 429 when the account's password has been checked
+// too often through the API: a stolen token cannot guess it at will.
+func (p *Provider) recheckLimited(w http.ResponseWriter, userID string) bool {
+	if p.recheck == nil {
+		return false
+	}
+	ok, wait := p.recheck.Allow("recheck:" + userID)
+	if ok {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int((max(wait, time.Second)+time.Second-1)/time.Second)))
+	writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many password attempts; try again later.", nil)
+	return true
+}
+
 // protectedAccountFields are fields a person can see but never set.
 var protectedAccountFields = map[string]bool{
 	"id": true, "email_verified": true, "tier": true, "created_at": true, "updated_at": true,
@@ -217,6 +233,9 @@ func (p *Provider) handleAccountPatch() http.Handler {
 					map[string]string{"email": "cannot be changed through the API on an account without a password"})
 				return
 			}
+			if p.recheckLimited(w, c.user.ID) {
+				return
+			}
 			cur := ""
 			if body.CurrentPassword != nil {
 				cur = *body.CurrentPassword
@@ -266,6 +285,9 @@ func (p *Provider) handleAccountPassword() http.Handler {
 				map[string]string{"current_password": "this account has no password; set one on the account page"})
 			return
 		}
+		if p.recheckLimited(w, c.user.ID) {
+			return
+		}
 		err := p.accounts.ChangePassword(r.Context(), c.user.ID, body.CurrentPassword, body.NewPassword, c.sessionID)
 		var ve *accounts.ValidationError
 		if errors.As(err, &ve) && ve.Field == "password" {
@@ -287,6 +309,9 @@ func (p *Provider) handleAccountDelete() http.Handler {
 		}
 		if err := decodeStrict(w, r, &body); err != nil {
 			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			return
+		}
+		if p.recheckLimited(w, c.user.ID) {
 			return
 		}
 		if err := p.accounts.DeleteAccount(r.Context(), c.user.ID, body.Password); err != nil {

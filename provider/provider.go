@@ -64,6 +64,11 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Metrics counts issued tokens; nil counts nothing.
 	Metrics interface{ TokenIssued(grantType string) }
+	// Recheck limits password checks through the account API per account
+	// (the sign-in limit); nil limits nothing.
+	Recheck interface {
+		Allow(key string) (ok bool, retryAfter time.Duration)
+	}
 }
 
 // Provider serves the protocol endpoints.
@@ -79,6 +84,9 @@ type Provider struct {
 	secure    bool // issuer is https: cookies get Secure
 	cookieKey []byte
 	metrics   interface{ TokenIssued(grantType string) }
+	recheck   interface {
+		Allow(key string) (ok bool, retryAfter time.Duration)
+	}
 
 	discoveryOnce sync.Once
 	discovery     []byte
@@ -116,6 +124,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		secure:    u.Scheme == "https",
 		cookieKey: derive(cfg.Secret, "latchkey cookies v1"),
 		metrics:   deps.Metrics,
+		recheck:   deps.Recheck,
 	}
 	p.fcfg = &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenTTL,

@@ -457,3 +457,35 @@ func TestSelfServicePasswordRecheckLimited(t *testing.T) {
 		t.Fatalf("third re-check: %d\n%s", last.status, last.body)
 	}
 }
+
+// The account API's password checks share the per-account limit.
+func TestAccountAPIPasswordRecheckLimited(t *testing.T) {
+	s, _ := selfService(t, map[string]string{"LATCHKEY_RATE_LOGIN_ACCOUNT": "2/1h"})
+	s.createUser("lee", "lee's password 1")
+	rp := s.createClient("--name", "Profile App", "--redirect-uri", callback, "--first-party", "--scope", "openid account:write")
+	conf := &oauth2.Config{ClientID: rp.ID, ClientSecret: rp.Secret, RedirectURL: callback, Scopes: []string{"openid", "account:write"},
+		Endpoint: oauth2.Endpoint{AuthURL: s.issuer + "/oauth2/authorize", TokenURL: s.issuer + "/oauth2/token"}}
+	pkce := oauth2.GenerateVerifier()
+	cb := newBrowser(t, callback).signIn(conf.AuthCodeURL(randString(), oauth2.S256ChallengeOption(pkce)), "lee", "lee's password 1")
+	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(pkce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status int
+	var retry string
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodPost, s.issuer+"/account/me/password",
+			strings.NewReader(`{"current_password":"a guess!!","new_password":"a new long password"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		status, retry = resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	if status != http.StatusTooManyRequests || retry == "" {
+		t.Fatalf("third password check: %d (Retry-After %q)", status, retry)
+	}
+}

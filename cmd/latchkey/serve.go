@@ -89,6 +89,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return nil, fmt.Errorf("login pages: %w", err)
 	}
 	m := metrics.New()
+	uiCfg, err := loginUIConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	uiCfg.Metrics = m
 	a.provider, err = provider.New(provider.Config{
 		Issuer:          cfg.Issuer,
 		Secret:          []byte(cfg.Secret),
@@ -104,15 +109,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		ErrorPage: pages.Error,
 		Logger:    log,
 		Metrics:   m,
+		// The account API's password checks share the pages' per-account
+		// limit.
+		Recheck: uiCfg.Limits.LoginAccount,
 	})
 	if err != nil {
 		return nil, err
 	}
-	uiCfg, err := loginUIConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	uiCfg.Metrics = m
 	a.upstreams, err = openUpstreams(ctx, cfg, log)
 	if err != nil {
 		return nil, err
