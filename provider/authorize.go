@@ -31,6 +31,7 @@ type Challenge struct {
 	Scopes    []string // requested
 	Prompt    []string
 	LoginHint string
+	MaxAge    string // the max_age the client asked for ("" when none)
 	UserID    string // set once the person has signed in for it
 	pending   *storage.PendingAuthorization
 }
@@ -329,6 +330,7 @@ func (p *Provider) Challenge(r *http.Request, id string) (*Challenge, error) {
 		Scopes:    fosite.RemoveEmpty(strings.Split(form.Get("scope"), " ")),
 		Prompt:    fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
 		LoginHint: form.Get("login_hint"),
+		MaxAge:    form.Get("max_age"),
 		UserID:    pa.UserID,
 		pending:   pa,
 	}, nil

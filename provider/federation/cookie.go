@@ -31,6 +31,7 @@ type flowState struct {
 	Challenge string `json:"c,omitempty"` // the pending Latchkey authorization, if any
 	Expires   int64  `json:"e"`           // Unix seconds
 	Login     bool   `json:"l,omitempty"` // the relying party asked for prompt=login
+	MaxAge    string `json:"m,omitempty"` // and this max_age
 }
 
 var errBadCookie = errors.New("federation cookie is invalid")

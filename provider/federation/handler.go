@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +152,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		}
 		fs.Challenge = ch.ID
 		fs.Login = slices.Contains(ch.Prompt, "login")
+		fs.MaxAge = ch.MaxAge
 	}
 	value, err := h.sealer.seal(fs)
 	if err != nil {
@@ -166,6 +168,11 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	var opts []oauth2.AuthCodeOption
 	if fs.Login {
 		opts = append(opts, c.loginPromptOption())
+	}
+	if n, err := strconv.Atoi(fs.MaxAge); err == nil && n >= 0 {
+		// The client's freshness demand goes upstream: Latchkey's
+		// auth_time for this sign-in is the upstream's sign-in.
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.Itoa(n)))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, c.AuthCodeURL(fs.State, fs.Nonce, fs.Verifier, opts...), http.StatusFound)

@@ -263,10 +263,10 @@ func TestHandlerSignInWithAndWithoutChallenge(t *testing.T) {
 
 	// For a pending authorization: it is continued, and prompt=login is
 	// passed on.
-	e.flow.challenges["ch-1"] = &provider.Challenge{ID: "ch-1", Prompt: []string{"login"}}
+	e.flow.challenges["ch-1"] = &provider.Challenge{ID: "ch-1", Prompt: []string{"login"}, MaxAge: "300"}
 	ck, auth = e.start(t, "?challenge=ch-1")
-	if auth.Query().Get("prompt") != "login" {
-		t.Errorf("prompt=login not passed upstream: %s", auth)
+	if auth.Query().Get("prompt") != "login" || auth.Query().Get("max_age") != "300" {
+		t.Errorf("prompt=login and max_age not passed upstream: %s", auth)
 	}
 	e.ready(auth, nil)
 	w = e.get(t, callbackURL(auth, ""), ck)
