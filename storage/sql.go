@@ -436,27 +436,31 @@ func (d nullTimeDest) Scan(v any) error {
 // listDest scans a JSON text column into a []string.
 type listDest struct{ l *[]string }
 
-func (d listDest) Scan(v any) error {
+func (d listDest) Scan(v any) error { return scanJSONText(v, d.l, "list") }
+
+// scanJSONText decodes a JSON text column of either dialect into dst (a
+// pointer to a slice or map); NULL and an empty value scan as nil.
+func scanJSONText[T ~[]string | ~map[string]any](v any, dst *T, what string) error {
 	var b []byte
 	switch x := v.(type) {
 	case nil:
-		*d.l = nil
+		*dst = nil
 		return nil
 	case string:
 		b = []byte(x)
 	case []byte:
 		b = x
 	default:
-		return fmt.Errorf("storage: cannot scan %T into a list", v)
+		return fmt.Errorf("storage: cannot scan %T into a %s", v, what)
 	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return fmt.Errorf("storage: decode list: %w", err)
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Errorf("storage: decode %s: %w", what, err)
 	}
-	if len(l) == 0 {
-		l = nil
+	if len(out) == 0 {
+		out = nil
 	}
-	*d.l = l
+	*dst = out
 	return nil
 }
 

@@ -290,29 +290,7 @@ func mapVal(m map[string]any) (string, error) {
 // mapDest scans a JSON text column into a map[string]any (nil for "{}").
 type mapDest struct{ m *map[string]any }
 
-func (d mapDest) Scan(v any) error {
-	var b []byte
-	switch x := v.(type) {
-	case nil:
-		*d.m = nil
-		return nil
-	case string:
-		b = []byte(x)
-	case []byte:
-		b = x
-	default:
-		return fmt.Errorf("storage: cannot scan %T into a map", v)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("storage: decode map: %w", err)
-	}
-	if len(m) == 0 {
-		m = nil
-	}
-	*d.m = m
-	return nil
-}
+func (d mapDest) Scan(v any) error { return scanJSONText(v, d.m, "map") }
 
 // AppendAudit inserts e, filling e.ID and, when zero, e.Time.
 func (s *SQLStore) AppendAudit(ctx context.Context, e *AuditEvent) error {

@@ -85,35 +85,13 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	spec := ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AccessTokenFormat: c.AccessTokenFormat}
 	changes := map[string]any{}
-	set := func(name string, v any) { changes[name] = v }
-	if up.Name != nil {
-		spec.Name = *up.Name
-		set("name", *up.Name)
-	}
-	if up.RedirectURIs != nil {
-		spec.RedirectURIs = *up.RedirectURIs
-		set("redirect_uris", *up.RedirectURIs)
-	}
-	if up.PostLogoutRedirectURIs != nil {
-		spec.PostLogoutRedirectURIs = *up.PostLogoutRedirectURIs
-		set("post_logout_redirect_uris", *up.PostLogoutRedirectURIs)
-	}
-	if up.GrantTypes != nil {
-		spec.GrantTypes = *up.GrantTypes
-		set("grant_types", *up.GrantTypes)
-	}
-	if up.Scopes != nil {
-		spec.Scopes = *up.Scopes
-		set("scopes", *up.Scopes)
-	}
-	if up.FirstParty != nil {
-		spec.FirstParty = *up.FirstParty
-		set("first_party", *up.FirstParty)
-	}
-	if up.AccessTokenFormat != nil {
-		spec.AccessTokenFormat = *up.AccessTokenFormat
-		set("access_token_format", *up.AccessTokenFormat)
-	}
+	patch(&spec.Name, up.Name, "name", changes)
+	patch(&spec.RedirectURIs, up.RedirectURIs, "redirect_uris", changes)
+	patch(&spec.PostLogoutRedirectURIs, up.PostLogoutRedirectURIs, "post_logout_redirect_uris", changes)
+	patch(&spec.GrantTypes, up.GrantTypes, "grant_types", changes)
+	patch(&spec.Scopes, up.Scopes, "scopes", changes)
+	patch(&spec.FirstParty, up.FirstParty, "first_party", changes)
+	patch(&spec.AccessTokenFormat, up.AccessTokenFormat, "access_token_format", changes)
 	next, err := clientFromSpec(spec)
 	if err != nil {
 		return nil, err
@@ -137,7 +115,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 			return nil, invalid(x.name, "must be between 0 (the server default) and 366 days")
 		}
 		*x.dst = *x.src
-		set(x.name, x.src.String())
+		changes[x.name] = x.src.String()
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.UpdateClient(ctx, next); err != nil {
@@ -156,6 +134,15 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 		return nil, err
 	}
 	return next, nil
+}
+
+// patch applies one field of a partial update (nil: unchanged) and notes
+// the change for the audit log.
+func patch[T any](dst *T, src *T, name string, changes map[string]any) {
+	if src != nil {
+		*dst = *src
+		changes[name] = *src
+	}
 }
 
 // RotateClientSecret replaces a confidential client's secret; the old one

@@ -146,15 +146,8 @@ func (s *Service) ResendVerification(ctx context.Context, login string) error {
 	if u.Status != storage.UserActive || u.EmailVerified || u.Email == "" {
 		return nil
 	}
-	if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenVerifyEmail); err != nil {
-		return err
-	}
-	link, err := s.issueToken(ctx, u, storage.TokenVerifyEmail, u.Email, s.opts.VerifyTTL, "/verify-email")
-	if err != nil {
-		return err
-	}
-	s.send(ctx, lkmail.KindVerifyEmail, u.Email, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.VerifyTTL})
-	return nil
+	return s.sendFreshLink(ctx, u, storage.TokenVerifyEmail, u.Email, s.opts.VerifyTTL, "/verify-email",
+		lkmail.KindVerifyEmail, lkmail.Data{})
 }
 
 // ConfirmEmail redeems a verification or email-change link. A token for
@@ -246,16 +239,8 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 	if u.Status != storage.UserActive || u.Email == "" {
 		return nil
 	}
-	// Only the newest link works.
-	if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
-		return err
-	}
-	link, err := s.issueToken(ctx, u, storage.TokenResetPassword, u.Email, s.opts.ResetTTL, "/reset-password")
-	if err != nil {
-		return err
-	}
-	s.send(ctx, lkmail.KindPasswordReset, u.Email, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.ResetTTL})
-	return nil
+	return s.sendFreshLink(ctx, u, storage.TokenResetPassword, u.Email, s.opts.ResetTTL, "/reset-password",
+		lkmail.KindPasswordReset, lkmail.Data{})
 }
 
 // ResetPassword redeems a reset link: it sets the new password, signs the
@@ -529,15 +514,8 @@ func (s *Service) ChangeEmail(ctx context.Context, userID, newEmail string) erro
 		s.send(ctx, lkmail.KindAccountExists, other.Email, lkmail.Data{Name: displayName(other), Link: s.link("/forgot-password", nil)})
 		return nil
 	}
-	if err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenChangeEmail); err != nil {
-		return err
-	}
-	link, err := s.issueToken(ctx, u, storage.TokenChangeEmail, newEmail, s.opts.VerifyTTL, "/verify-email")
-	if err != nil {
-		return err
-	}
-	s.send(ctx, lkmail.KindEmailChange, newEmail, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.VerifyTTL, NewEmail: newEmail})
-	return nil
+	return s.sendFreshLink(ctx, u, storage.TokenChangeEmail, newEmail, s.opts.VerifyTTL, "/verify-email",
+		lkmail.KindEmailChange, lkmail.Data{NewEmail: newEmail})
 }
 
 // SessionView is one browser session as the account page shows it.
@@ -659,6 +637,22 @@ func (s *Service) ClearLockout(ctx context.Context, userID string) error {
 		}
 		return s.audit(ctx, AuditUserUnlock, userID, "", nil)
 	})
+}
+
+// sendFreshLink replaces the user's links of one purpose with a new one
+// (only the newest link works) and emails it to the address it is for.
+func (s *Service) sendFreshLink(ctx context.Context, u *storage.User, purpose storage.TokenPurpose, to string,
+	ttl time.Duration, path string, kind lkmail.Kind, data lkmail.Data) error {
+	if err := s.store.DeleteUserTokens(ctx, u.ID, purpose); err != nil {
+		return err
+	}
+	link, err := s.issueToken(ctx, u, purpose, to, ttl, path)
+	if err != nil {
+		return err
+	}
+	data.Name, data.Link, data.ExpiresIn = displayName(u), link, ttl
+	s.send(ctx, kind, to, data)
+	return nil
 }
 
 // issueToken stores a new single-use token for u and returns the link that
