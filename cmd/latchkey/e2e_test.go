@@ -55,11 +55,25 @@ func startServer(t *testing.T, dsn string, extraEnv map[string]string) *testServ
 // startServerArgs is startServer with the command line given.
 func startServerArgs(t *testing.T, dsn string, extraEnv map[string]string, args ...string) *testServer {
 	t.Helper()
-	pub, adm := freePort(t), freePort(t)
-	s := &testServer{t: t, issuer: "http://" + pub, admin: "http://" + adm, dataDir: t.TempDir()}
+	pub := freePort(t)
+	s, _ := startServerAt(t, dsn, pub, "http://"+pub, extraEnv, args...)
+	return s
+}
+
+// startServerAt is startServer on a chosen public address and issuer (the
+// first instance's issuer must be known before it starts, to register its
+// callback at the upstream). stop ends it early; otherwise it stops when
+// the test ends.
+func startServerAt(t *testing.T, dsn, addr, issuer string, extraEnv map[string]string, args ...string) (s *testServer, stop func()) {
+	t.Helper()
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	adm := freePort(t)
+	s = &testServer{t: t, issuer: issuer, admin: "http://" + adm, dataDir: t.TempDir(), out: &lockedWriter{}}
 	s.env = map[string]string{
-		"LATCHKEY_ISSUER":            s.issuer,
-		"LATCHKEY_HTTP_ADDR":         pub,
+		"LATCHKEY_ISSUER":            issuer,
+		"LATCHKEY_HTTP_ADDR":         addr,
 		"LATCHKEY_ADMIN_ADDR":        adm,
 		"LATCHKEY_DATABASE_URL":      dsn,
 		"LATCHKEY_DATA_DIR":          s.dataDir,
@@ -73,38 +87,39 @@ func startServerArgs(t *testing.T, dsn string, extraEnv map[string]string, args 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out := &lockedWriter{}
-	s.out = out
-	go func() {
-		done <- run(ctx, args, s.getenv, strings.NewReader(""), out, out)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
+	go func() { done <- run(ctx, args, s.getenv, strings.NewReader(""), s.out, s.out) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve %s: %v", issuer, err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("serve %s did not stop", issuer)
 			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("serve did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(s.admin + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return s, stop
 			}
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, out.String())
+			once.Do(func() {})
+			t.Fatalf("serve %s exited early: %v\n%s", issuer, err, s.out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server did not become healthy")
+			t.Fatalf("server %s did not become healthy", issuer)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -23,7 +23,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,68 +32,6 @@ import (
 
 	"github.com/latchkey/latchkey/internal/testdb"
 )
-
-// startServerAt is startServer on a chosen public address and issuer (the
-// first instance's issuer must be known before it starts, to register its
-// callback at the upstream). stop ends it early; otherwise it stops when
-// the test ends.
-func startServerAt(t *testing.T, dsn, addr, issuer string, extraEnv map[string]string) (s *testServer, stop func()) {
-	t.Helper()
-	adm := freePort(t)
-	s = &testServer{t: t, issuer: issuer, admin: "http://" + adm, dataDir: t.TempDir(), out: &lockedWriter{}}
-	s.env = map[string]string{
-		"LATCHKEY_ISSUER":            issuer,
-		"LATCHKEY_HTTP_ADDR":         addr,
-		"LATCHKEY_ADMIN_ADDR":        adm,
-		"LATCHKEY_DATABASE_URL":      dsn,
-		"LATCHKEY_DATA_DIR":          s.dataDir,
-		"LATCHKEY_SECRET":            "e2e-test-secret-e2e-test-secret-0123456789",
-		"LATCHKEY_ARGON2_MEMORY_KIB": "8192",
-		"LATCHKEY_ARGON2_ITERATIONS": "1",
-		"LATCHKEY_LOG_LEVEL":         "warn",
-	}
-	for k, v := range extraEnv {
-		s.env[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, s.getenv, strings.NewReader(""), s.out, s.out) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("serve %s: %v", issuer, err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("serve %s did not stop", issuer)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, stop
-			}
-		}
-		select {
-		case err := <-done:
-			once.Do(func() {})
-			t.Fatalf("serve %s exited early: %v\n%s", issuer, err, s.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server %s did not become healthy", issuer)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // startUpstream starts the Latchkey that plays the upstream provider, at
 // http://localhost:PORT.
