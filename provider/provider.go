@@ -154,6 +154,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		CoreStrategy: &accessTokenStrategy{
 			HMACSHAStrategy: hmacStrategy,
 			jwt:             compose.NewOAuth2JWTStrategy(keyGetter, hmacStrategy, p.fcfg),
+			keys:            deps.Keys,
 		},
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, p.fcfg),
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},

@@ -16,14 +16,19 @@ import (
 // are always opaque.
 //
 // Every access token, JWT or not, is stored under its signature, so
-// introspection and revocation work the same for both. That is also why a
-// JWT is validated here by lookup and expiry rather than by re-checking its
-// signature against the current key: the stored row proves we issued it,
-// and a signature check would wrongly fail for tokens signed before a key
-// rotation.
+// introspection and revocation work the same for both. The signature
+// segment alone does not prove a JWT is ours: a token whose header and
+// payload were replaced but whose third segment was kept would find the
+// stored row. So AccessTokenSignature verifies the whole JWS against the
+// published keys (current, next and retiring: a key stays published until
+// every token it signed has expired) and answers "" — a signature no row
+// has — for anything that does not verify. Every lookup of an access token
+// (introspection, userinfo, the account and admin APIs, revocation) goes
+// through it.
 type accessTokenStrategy struct {
 	*oauth2.HMACSHAStrategy
-	jwt *oauth2.DefaultJWTStrategy
+	jwt  *oauth2.DefaultJWTStrategy
+	keys Keys
 }
 
 var _ oauth2.CoreStrategy = (*accessTokenStrategy)(nil)
@@ -32,6 +37,9 @@ func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
 
 func (s *accessTokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
 	if isJWT(token) {
+		if _, err := verifyJWS(s.keys, token); err != nil {
+			return ""
+		}
 		return s.jwt.AccessTokenSignature(ctx, token)
 	}
 	return s.HMACSHAStrategy.AccessTokenSignature(ctx, token)
