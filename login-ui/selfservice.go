@@ -34,6 +34,15 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
+// boundChallenge keeps a challenge id carried through an emailed link
+// only when it could be one (the flow checks it belongs to this browser).
+func boundChallenge(id string) string {
+	if len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return ""
+	}
+	return id
+}
+
 func loginLink(challenge string) string {
 	if challenge == "" {
 		return "/login"
@@ -84,6 +93,9 @@ func (u *UI) handleRegister() http.Handler {
 			Username:    strings.TrimSpace(f.Get("username")),
 			DisplayName: strings.TrimSpace(f.Get("display_name")),
 			Password:    f.Get("password"),
+		}
+		if challengeID != "" {
+			reg.LinkParams = url.Values{"challenge": {challengeID}}
 		}
 		data.Values = map[string]string{"email": reg.Email, "username": reg.Username, "display_name": reg.DisplayName}
 		fields := map[string]string{}
@@ -136,7 +148,8 @@ func (u *UI) handleVerifyEmail() http.Handler {
 			if len(token) > 128 {
 				token = ""
 			}
-			u.pages.render(w, http.StatusOK, "verify", page{Title: t.VerifyTitle, Token: token, CSRF: u.flow.CSRFToken(w, r, "verify")})
+			u.pages.render(w, http.StatusOK, "verify", page{Title: t.VerifyTitle, Token: token, CSRF: u.flow.CSRFToken(w, r, "verify"),
+				Challenge: boundChallenge(r.URL.Query().Get("challenge"))})
 			return
 		}
 		if err := u.parseForm(w, r, "verify"); err != nil {
@@ -162,13 +175,28 @@ func (u *UI) handleVerifyEmail() http.Handler {
 				Link: "/login", LinkText: t.BackToSignIn})
 			return
 		}
-		user, err := u.accounts.ConfirmEmail(r.Context(), f.Get("token"))
+		token := f.Get("token")
+		user, err := u.accounts.ConfirmEmail(r.Context(), token, strings.TrimSpace(f.Get("username")))
 		if errors.Is(err, accounts.ErrInvalidToken) {
 			u.pages.render(w, http.StatusBadRequest, "message", page{Title: t.VerifyTitle, Detail: t.LinkInvalid,
 				Link: "/verify-email", LinkText: t.ResendVerification})
 			return
 		}
+		if errors.Is(err, accounts.ErrAddressHasAccount) {
+			u.pages.render(w, http.StatusConflict, "message", page{Title: t.VerifyTitle, Detail: t.AddressHasAccount,
+				Link: "/forgot-password", LinkText: t.ForgotPassword})
+			return
+		}
 		var ve *accounts.ValidationError
+		if errors.As(err, &ve) && ve.Field == "username" && len(token) <= 128 {
+			// The registration's username went to someone who confirmed
+			// first: the same link, with another name, finishes it.
+			u.pages.render(w, http.StatusConflict, "verify", page{Title: t.VerifyTitle, Detail: t.ChooseUsername,
+				Token: token, CSRF: u.flow.CSRFToken(w, r, "verify"), Challenge: boundChallenge(f.Get("challenge")),
+				Values: map[string]string{"username": f.Get("username")},
+				Fields: map[string]string{"username": capitalize(ve.Message)}})
+			return
+		}
 		if errors.As(err, &ve) {
 			u.pages.render(w, http.StatusConflict, "message", page{Title: t.VerifyTitle, Detail: capitalize(ve.Message)})
 			return
@@ -180,6 +208,12 @@ func (u *UI) handleVerifyEmail() http.Handler {
 		link, text := "/login", t.ContinueToSignIn
 		if _, cur, err := u.flow.CurrentSession(r); err == nil && cur.ID == user.ID {
 			link, text = "/account", t.GoToAccount
+		} else if id := boundChallenge(f.Get("challenge")); id != "" {
+			// Registered from an app's sign-in page, confirmed in the same
+			// browser: signing in continues to the app.
+			if _, err := u.flow.Challenge(r, id); err == nil {
+				link = loginLink(id)
+			}
 		}
 		u.pages.render(w, http.StatusOK, "message", page{Title: t.VerifiedTitle,
 			Detail: fmt.Sprintf(t.VerifiedText, user.Email), Link: link, LinkText: text})

@@ -30,6 +30,7 @@ type Strings struct {
 
 	// Email verification
 	VerifyTitle, VerifyText, VerifyButton, VerifiedTitle, VerifiedText string
+	AddressHasAccount, ChooseUsername                                  string
 	ResendTitle, ResendText, ResendButton, ResendSent                  string
 	LinkInvalid                                                        string
 
@@ -103,19 +104,21 @@ var English = Strings{
 	Required:           "is required",
 	RegistrationClosed: "Registration is closed. Ask an administrator for an account.",
 	CheckEmailTitle:    "Check your email",
-	CheckEmailText:     "If the address can be used, we have sent a link to %s. Follow it to verify your email address.",
+	CheckEmailText:     "If the address can be used, we have sent a link to %s. Follow it to confirm the address and finish creating your account.",
 	ContinueToSignIn:   "Continue to sign in",
 
-	VerifyTitle:   "Verify your email",
-	VerifyText:    "Confirm that this email address is yours.",
-	VerifyButton:  "Verify my email",
-	VerifiedTitle: "Email verified",
-	VerifiedText:  "Your email address %s is verified.",
-	ResendTitle:   "Verify your email",
-	ResendText:    "Enter your username or email and we will send a new verification link.",
-	ResendButton:  "Send link",
-	ResendSent:    "If that account needs verifying, a new link is on its way.",
-	LinkInvalid:   "This link is invalid or has expired. Links work once and only for a limited time.",
+	VerifyTitle:       "Verify your email",
+	VerifyText:        "Confirm that this email address is yours.",
+	VerifyButton:      "Verify my email",
+	VerifiedTitle:     "Email verified",
+	VerifiedText:      "Your email address %s is verified.",
+	AddressHasAccount: "This address already has an account. Sign in, or reset your password if you have forgotten it.",
+	ChooseUsername:    "Choose another username to finish creating your account.",
+	ResendTitle:       "Verify your email",
+	ResendText:        "Enter your username or email and we will send a new verification link.",
+	ResendButton:      "Send link",
+	ResendSent:        "If that account or registration needs verifying, a new link is on its way.",
+	LinkInvalid:       "This link is invalid or has expired. Links work once and only for a limited time.",
 
 	ForgotTitle:    "Reset your password",
 	ForgotText:     "Enter your email address and we will send you a link to choose a new password.",

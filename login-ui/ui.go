@@ -51,7 +51,7 @@ type Accounts interface {
 	Authenticate(ctx context.Context, login, password string) (*storage.User, error)
 	Register(ctx context.Context, r accounts.Registration) error
 	ResendVerification(ctx context.Context, login string) error
-	ConfirmEmail(ctx context.Context, token string) (*storage.User, error)
+	ConfirmEmail(ctx context.Context, token, username string) (*storage.User, error)
 	ForgotPassword(ctx context.Context, email string) error
 	CheckResetToken(ctx context.Context, token string) error
 	ResetPassword(ctx context.Context, token, password string) (*storage.User, error)

@@ -240,6 +240,71 @@ func (s *SQLStore) DeleteUserTokens(ctx context.Context, userID string, purpose 
 	return nil
 }
 
+// ---- registrations ----
+
+const registrationCols = `id, token_hash, username, email, display_name, password_hash, created_at, expires_at`
+
+func scanRegistration(row interface{ Scan(...any) error }) (*Registration, error) {
+	var r Registration
+	err := row.Scan(&r.ID, &r.TokenHash, &r.Username, &r.Email, &r.DisplayName, &r.PasswordHash,
+		timeDest{&r.CreatedAt}, timeDest{&r.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// CreateRegistration stores a pending sign-up (its token's hash only).
+func (s *SQLStore) CreateRegistration(ctx context.Context, r *Registration) error {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Now()
+	}
+	r.CreatedAt, r.ExpiresAt = normTime(r.CreatedAt), normTime(r.ExpiresAt)
+	_, err := s.exec(ctx, `INSERT INTO registrations (id, token_hash, username, email, email_fold, display_name,
+		password_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.TokenHash, r.Username, r.Email, foldEmail(r.Email), r.DisplayName, r.PasswordHash,
+		s.ts(r.CreatedAt), s.ts(r.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("storage: create registration: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// ConsumeRegistration deletes and returns a live registration in one
+// statement, so two uses of one link cannot both create the account.
+func (s *SQLStore) ConsumeRegistration(ctx context.Context, hash []byte, now time.Time) (*Registration, error) {
+	r, err := scanRegistration(s.queryRow(ctx, `DELETE FROM registrations WHERE token_hash = ? AND expires_at > ?
+		RETURNING `+registrationCols, hash, s.ts(now)))
+	if err != nil {
+		return nil, fmt.Errorf("storage: consume registration: %w", s.mapErr(err))
+	}
+	return r, nil
+}
+
+// LatestRegistration finds the newest live registration for an address.
+func (s *SQLStore) LatestRegistration(ctx context.Context, email string, now time.Time) (*Registration, error) {
+	r, err := scanRegistration(s.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations
+		WHERE email_fold = ? AND expires_at > ? ORDER BY created_at DESC, id DESC LIMIT 1`, foldEmail(email), s.ts(now)))
+	if err != nil {
+		return nil, fmt.Errorf("storage: latest registration: %w", s.mapErr(err))
+	}
+	return r, nil
+}
+
+// RenewRegistration replaces a registration's token and expiry.
+func (s *SQLStore) RenewRegistration(ctx context.Context, id string, hash []byte, expiresAt time.Time) error {
+	return s.updateOne(ctx, "renew registration", `UPDATE registrations SET token_hash = ?, expires_at = ? WHERE id = ?`,
+		hash, s.ts(normTime(expiresAt)), id)
+}
+
+// DeleteRegistrations removes every pending sign-up for an address.
+func (s *SQLStore) DeleteRegistrations(ctx context.Context, email string) error {
+	if _, err := s.exec(ctx, `DELETE FROM registrations WHERE email_fold = ?`, foldEmail(email)); err != nil {
+		return fmt.Errorf("storage: delete registrations: %w", s.mapErr(err))
+	}
+	return nil
+}
+
 // updateOne runs a write that must touch a row; ErrNotFound otherwise.
 func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) error {
 	res, err := s.exec(ctx, q, args...)
@@ -710,6 +775,7 @@ var prunable = []struct{ table, key string }{
 	{"browser_sessions", "id"},
 	{"pending_authorizations", "id"},
 	{"user_tokens", "token_hash"},
+	{"registrations", "id"},
 }
 
 // PruneExpired deletes up to batch rows that expired before now from each

@@ -95,6 +95,21 @@ type UserToken struct {
 	ExpiresAt time.Time
 }
 
+// Registration is a self-service sign-up waiting for its address to be
+// confirmed. The account is created from it when the emailed link is used,
+// so until then the username is not held and nothing about the address is
+// stored in users. Only the SHA-256 of the emailed token is stored.
+type Registration struct {
+	ID           string
+	TokenHash    []byte
+	Username     string
+	Email        string
+	DisplayName  string
+	PasswordHash string // argon2id PHC string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
 // AccessTokenFormat selects how a client's access tokens look.
 type AccessTokenFormat string
 
@@ -279,6 +294,26 @@ type UserTokens interface {
 	DeleteUserTokens(ctx context.Context, userID string, purpose TokenPurpose) error
 }
 
+// Registrations persists sign-ups waiting for email confirmation. An
+// address may have several (each registration attempt emails its own link).
+type Registrations interface {
+	// CreateRegistration inserts r; CreatedAt is set when zero.
+	CreateRegistration(ctx context.Context, r *Registration) error
+	// ConsumeRegistration deletes and returns the live registration whose
+	// token hash is hash; ErrNotFound when missing or expired. Inside a
+	// transaction that rolls back, the registration is kept.
+	ConsumeRegistration(ctx context.Context, hash []byte, now time.Time) (*Registration, error)
+	// LatestRegistration returns the newest live registration for email
+	// (case-insensitive); ErrNotFound when there is none.
+	LatestRegistration(ctx context.Context, email string, now time.Time) (*Registration, error)
+	// RenewRegistration gives a registration a new token hash and expiry
+	// (a resent link); ErrNotFound when it is gone.
+	RenewRegistration(ctx context.Context, id string, hash []byte, expiresAt time.Time) error
+	// DeleteRegistrations removes every registration for email
+	// (case-insensitive): the address has an account now.
+	DeleteRegistrations(ctx context.Context, email string) error
+}
+
 // Clients persists OAuth clients. fosite's GetClient is in FositeStore.
 type Clients interface {
 	// CreateClient inserts c; ErrDuplicate when the id is taken.
@@ -363,6 +398,7 @@ type Store interface {
 	PendingAuthorizations
 	Consents
 	UserTokens
+	Registrations
 	Tiers
 	Audit
 	Directory
@@ -382,7 +418,8 @@ type Store interface {
 	RevokeClientTokens(ctx context.Context, clientID string) error
 	// PruneExpired deletes up to batch expired rows from each table that
 	// expires (codes, tokens, PKCE/OIDC/PAR sessions, browser sessions,
-	// pending authorizations, used JTIs) and reports how many it deleted.
+	// pending authorizations, used JTIs, email tokens, registrations) and
+	// reports how many it deleted.
 	PruneExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error

@@ -41,30 +41,38 @@ func TestBrowserRegisterVerifySignInConsent(t *testing.T) {
 	}
 	c.expect("", "dora@example.com")
 
-	// Unverified, signing in is refused with a way to get the link again.
+	// Before the address is confirmed there is no account to sign in to.
 	c.follow("Continue to sign in")
-	if st := c.signIn("dora", pw); st != http.StatusForbidden {
-		t.Errorf("unverified sign-in answered %d, want 403", st)
+	if st := c.signIn("dora", pw); st != http.StatusUnauthorized {
+		t.Errorf("sign-in before confirming answered %d, want 401", st)
 	}
-	c.expectError("Verify your email address before signing in")
+	c.expectError("Invalid username or password")
 	welcome := smtp.Wait(t, "dora@example.com", "Welcome", mailWait)
 	link := welcome.Link(s.issuer + "/verify-email")
 	if link == "" {
 		t.Fatalf("no verification link in the welcome email:\n%s", welcome.Text)
 	}
 
-	t.Run("resend from the sign-in page", func(t *testing.T) {
+	t.Run("resend from the verification page", func(t *testing.T) {
 		c := c.in(t)
-		if st := c.click("Send the verification link again"); st != http.StatusOK {
-			t.Fatalf("resend from the sign-in page: %d %s", st, c.text())
+		c.open(s.issuer + "/register")
+		c.fill("email", "dora.two@example.com", "username", "dora2", "password", pw, "password_confirm", pw)
+		c.click("Create account")
+		first := smtp.Wait(t, "dora.two@example.com", "Welcome", mailWait).Link(s.issuer + "/verify-email")
+		c.open(s.issuer + "/verify-email")
+		c.fill("login", "dora.two@example.com")
+		if st := c.click("Send link"); st != http.StatusOK {
+			t.Fatalf("resend: %d %s", st, c.text())
 		}
 		c.expect("", "Check your email", "a new link is on its way")
-		resent := smtp.Wait(t, "dora@example.com", "Verify your email address", mailWait)
+		resent := smtp.Wait(t, "dora.two@example.com", "Verify your email address", mailWait)
 		// Only the newest link works.
-		c.open(link)
+		c.open(first)
 		c.click("Verify my email")
 		c.expect("/verify-email", "This link is invalid or has expired")
-		link = resent.Link(s.issuer + "/verify-email")
+		c.open(resent.Link(s.issuer + "/verify-email"))
+		c.click("Verify my email")
+		c.expect("", "Email verified", "dora.two@example.com")
 	})
 
 	c.open(link)
@@ -75,8 +83,9 @@ func TestBrowserRegisterVerifySignInConsent(t *testing.T) {
 	}
 	c.expect("", "dora@example.com")
 
-	// Back through the app: sign in, allow, signed in at the app.
-	c.open(rp.URL + "/login")
+	// The first link carried the app's pending sign-in: signing in from
+	// here continues to the app.
+	c.follow("Continue to sign in")
 	c.expect("/login", "Example App")
 	c.signIn("dora", pw)
 	c.expect("/consent", "Allow access?", "Example App", "See your name and username", "See your email address", "dora")

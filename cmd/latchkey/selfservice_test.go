@@ -95,6 +95,24 @@ func TestSelfServiceNoEnumeration(t *testing.T) {
 	if a, b := shape(taken.body, "ALICE@example.com"), shape(fresh.body, "bob@example.com"); a != b {
 		t.Fatalf("register answers differ:\n%s\n---\n%s", a, b)
 	}
+	// The black-box probe: the same username again with a fresh address.
+	// Before, "username taken" here meant the first address had been new
+	// (its registration had created an account holding the name).
+	again := func(username string) pageResp { return register("fresh-"+username+"@example.net", username) }
+	takenAgain, freshAgain := again("alice2"), again("bob")
+	if takenAgain.status != http.StatusOK || takenAgain.status != freshAgain.status {
+		t.Fatalf("follow-up register statuses %d / %d:\n%s\n---\n%s", takenAgain.status, freshAgain.status, takenAgain.body, freshAgain.body)
+	}
+	if a, b := shape(takenAgain.body, "fresh-alice2@example.net"), shape(freshAgain.body, "fresh-bob@example.net"); a != b {
+		t.Fatalf("follow-up register answers differ:\n%s\n---\n%s", a, b)
+	}
+	// A username that belongs to an account is public and is refused,
+	// whatever the address.
+	for _, email := range []string{"alice@example.com", "carol@example.com"} {
+		if p := register(email, "alice"); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `id="username-error"`) {
+			t.Fatalf("taken username with %s: %d", email, p.status)
+		}
+	}
 	// The owner of the existing account is told; the new one gets a link.
 	smtp.Wait(t, "alice@example.com", "already have an account", 10*time.Second)
 	welcome := smtp.Wait(t, "bob@example.com", "Welcome", 10*time.Second)
@@ -134,15 +152,13 @@ func TestSelfServiceRegisterAndVerify(t *testing.T) {
 		t.Fatalf("register: %d\n%s", p.status, p.body)
 	}
 
-	// Sign-in requires a verified email: the right password is answered
-	// with the verification hint, a wrong one with the generic message.
-	p = b.signInAccount(s, "dana", "a fine long password")
-	if p.status != http.StatusForbidden || !strings.Contains(p.body, "Verify your email address") {
-		t.Fatalf("unverified sign-in: %d\n%s", p.status, p.body)
-	}
-	p = b.signInAccount(s, "dana", "wrong password here")
-	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "Invalid username or password.") {
-		t.Fatalf("wrong password: %d", p.status)
+	// The account exists only once the address is confirmed: until then
+	// signing in gets the generic answer, right password or not.
+	for _, pw := range []string{"a fine long password", "wrong password here"} {
+		p = b.signInAccount(s, "dana", pw)
+		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "Invalid username or password.") {
+			t.Fatalf("sign-in before confirming (%q): %d\n%s", pw, p.status, p.body)
+		}
 	}
 
 	link := smtp.Wait(t, "dana@example.com", "Welcome", 10*time.Second).Link(s.issuer + "/verify-email?token=")
@@ -166,6 +182,43 @@ func TestSelfServiceRegisterAndVerify(t *testing.T) {
 	p = b.signInAccount(s, "dana", "a fine long password")
 	if p.status != http.StatusOK || p.url.Path != "/account" || !strings.Contains(p.body, "dana@example.com") {
 		t.Fatalf("verified sign-in: %d %s\n%s", p.status, p.url, p.body)
+	}
+
+	// Two people chose one username: whoever confirms first gets it; the
+	// other's link asks for another name and still works.
+	b = newBrowser(t, "http://never.invalid/")
+	for _, email := range []string{"gil@example.com", "gil.two@example.com"} {
+		if p := b.submit(s.issuer, "/register", url.Values{"email": {email}, "username": {"gil"},
+			"password": {"a fine long password"}, "password_confirm": {"a fine long password"}}); p.status != http.StatusOK {
+			t.Fatalf("register %s: %d\n%s", email, p.status, p.body)
+		}
+	}
+	confirmLink := func(email, username string) pageResp {
+		t.Helper()
+		link := smtp.Wait(t, email, "Welcome", 10*time.Second).Link(s.issuer + "/verify-email?token=")
+		page := b.get(link)
+		form := url.Values{"csrf_token": {field(t, reCSRF, page.body)}, "action": {"confirm"},
+			"token": {field(t, regexp.MustCompile(`name="token" value="([^"]+)"`), page.body)}}
+		c := b.post(s.issuer+"/verify-email", form)
+		if username != "" {
+			if c.status != http.StatusConflict || !strings.Contains(c.body, `id="username-error"`) ||
+				!strings.Contains(c.body, "Choose another username") {
+				t.Fatalf("confirm with a taken username: %d\n%s", c.status, c.body)
+			}
+			form.Set("csrf_token", field(t, reCSRF, c.body))
+			form.Set("username", username)
+			c = b.post(s.issuer+"/verify-email", form)
+		}
+		return c
+	}
+	if c := confirmLink("gil@example.com", ""); c.status != http.StatusOK || !strings.Contains(c.body, "Email verified") {
+		t.Fatalf("first confirm: %d\n%s", c.status, c.body)
+	}
+	if c := confirmLink("gil.two@example.com", "gil2"); c.status != http.StatusOK || !strings.Contains(c.body, "gil.two@example.com") {
+		t.Fatalf("confirm with another username: %d\n%s", c.status, c.body)
+	}
+	if p := b.signInAccount(s, "gil2", "a fine long password"); p.url.Path != "/account" {
+		t.Fatalf("sign-in as gil2: %d %s", p.status, p.url)
 	}
 
 	// Resend: answered the same for anyone; a new link reaches dana only

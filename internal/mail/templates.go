@@ -27,8 +27,9 @@ type Kind string
 // The product's emails. The Data fields each one uses are listed; "required"
 // ones make Render fail when empty.
 const (
-	// KindWelcome greets a new user. Data: Name; Link (optional: verify
-	// the email address); ExpiresIn (optional).
+	// KindWelcome greets a new user. Data: Name; Link (optional: confirms
+	// the address of a registration, which creates the account);
+	// ExpiresIn (optional).
 	KindWelcome Kind = "welcome"
 	// KindVerifyEmail asks to verify the address. Data: Name, Link
 	// (required), ExpiresIn.
@@ -78,7 +79,7 @@ type kindSpec struct {
 }
 
 var kindSpecs = map[Kind]kindSpec{
-	KindWelcome:            {subject: "Welcome to %s", button: "Verify email address"},
+	KindWelcome:            {subject: "Welcome to %s", button: "Confirm email address"},
 	KindVerifyEmail:        {subject: "Verify your email address", button: "Verify email address", needLink: true},
 	KindPasswordReset:      {subject: "Reset your password", button: "Reset password", needLink: true},
 	KindPasswordChanged:    {subject: "Your password was changed"},

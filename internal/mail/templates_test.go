@@ -31,7 +31,7 @@ func TestRenderEveryKind(t *testing.T) {
 	}
 	// What each kind must say, in both parts.
 	want := map[Kind][]string{
-		KindWelcome:            {"Welcome to Latchkey", "verify your email address", "24 hours"},
+		KindWelcome:            {"Welcome to Latchkey", "confirm your email address", "24 hours"},
 		KindVerifyEmail:        {"24 hours", "did not create an account", "ignore this email"},
 		KindPasswordReset:      {"24 hours", "ignore this email", "your password is unchanged"},
 		KindPasswordChanged:    {"password", "changed", "wasn't you", "help@example.com", "all sessions were signed out", "192.0.2.7"},
@@ -135,7 +135,7 @@ func TestRenderOptionalFields(t *testing.T) {
 		want    []string // in Text
 		notWant []string // in Text
 	}{
-		{"welcome without link", KindWelcome, Data{}, []string{"Hello,", "account is ready"}, []string{"http", "verify your email", "expires"}},
+		{"welcome without link", KindWelcome, Data{}, []string{"Hello,", "account is ready"}, []string{"http", "confirm your email", "expires"}},
 		{"welcome with name", KindWelcome, Data{Name: "Ada"}, []string{"Hi Ada,"}, nil},
 		{"verify without expiry", KindVerifyEmail, Data{Link: "https://x.example/v"}, []string{"https://x.example/v"}, []string{"expires"}},
 		{"reset 30 minutes", KindPasswordReset, Data{Link: "https://x.example/r", ExpiresIn: 30 * time.Minute}, []string{"expires in 30 minutes"}, nil},

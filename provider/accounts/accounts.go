@@ -27,6 +27,7 @@ type Store interface {
 	storage.BrowserSessions
 	storage.Consents
 	storage.UserTokens
+	storage.Registrations
 	storage.Tiers
 	storage.Audit
 	storage.Directory
@@ -147,6 +148,10 @@ type NewUser struct {
 	PasswordHash string
 	TierID       string // "" = the default tier, if there is one
 	CreatedAt    time.Time
+
+	// registered: PasswordHash is the argon2id hash of a self-service
+	// registration being confirmed, not an import.
+	registered bool
 }
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,38}$`)
@@ -155,6 +160,9 @@ var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,38}$`)
 const (
 	msgUsername = "must be 2–39 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
 	msgTaken    = "username or email is already taken"
+	// msgUsernameTakenSince: a registration's username was taken by
+	// someone who confirmed first.
+	msgUsernameTakenSince = "was taken by someone else before you confirmed; choose another"
 )
 
 // Password policy per NIST 800-63B: length only, no composition rules.
@@ -264,7 +272,7 @@ func (s *Service) createUser(ctx context.Context, u NewUser, action string) (*st
 			user = fresh
 		}
 		return s.audit(ctx, action, user.ID, "", map[string]any{"username": user.Username, "email": user.Email,
-			"email_verified": user.EmailVerified, "tier": user.TierID, "imported_hash": u.PasswordHash != ""})
+			"email_verified": user.EmailVerified, "tier": user.TierID, "imported_hash": u.PasswordHash != "" && !u.registered})
 	})
 	if err != nil {
 		return nil, err

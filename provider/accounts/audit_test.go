@@ -18,8 +18,7 @@ import (
 func TestAuditTrail(t *testing.T) {
 	e := sqliteEnv(t)
 	userCtx := WithActor(e.ctx, Actor{Type: storage.ActorUser, IP: "203.0.113.7", UserAgent: "test"})
-	must(t, e.svc.Register(userCtx, Registration{Username: "ada", Email: "ada@example.com", Password: goodPW}))
-	ada, err := e.st.GetUserByLogin(e.ctx, "ada")
+	ada, err := e.svc.ConfirmEmail(userCtx, e.signUp(t, userCtx, "ada", "ada@example.com"), "")
 	must(t, err)
 	for range 3 {
 		_, _ = e.svc.Authenticate(userCtx, "ada", "wrong password!")
@@ -136,7 +135,7 @@ func TestEmailLinksDieWithResetAndAdminChange(t *testing.T) {
 	reset := e.resetToken(t, "ada@example.com")
 	_, err := e.svc.ResetPassword(e.ctx, reset, "a brand new password")
 	must(t, err)
-	_, err = e.svc.ConfirmEmail(e.ctx, change)
+	_, err = e.svc.ConfirmEmail(e.ctx, change, "")
 	wantIs(t, "email change link after a reset", err, ErrInvalidToken)
 
 	reset = e.resetToken(t, "ada@example.com")

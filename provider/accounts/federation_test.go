@@ -108,12 +108,13 @@ func TestUsernameFrom(t *testing.T) {
 	}
 }
 
-// Someone who registered the victim's address without owning it does not
-// get the victim's upstream sign-in: the local address must be verified
+// An account whose address was never verified (made by an admin or an
+// import; self-service registration creates none before confirmation)
+// does not get the upstream sign-in of that address: the local address must be verified
 // too before an identity is linked to it.
 func TestFederatedSignInRefusesUnverifiedLocalAccount(t *testing.T) {
 	e := sqliteEnv(t)
-	must(t, e.svc.Register(e.ctx, Registration{Username: "squatter", Email: "victim@gmail.example", Password: goodPW}))
+	e.user(t, "squatter", "victim@gmail.example", false)
 	_, err := e.svc.FederatedSignIn(e.ctx, FederatedClaims{Upstream: "google", Subject: "g-victim",
 		Email: "victim@gmail.example", EmailVerified: true})
 	if !errors.Is(err, ErrFederationRefused) {

@@ -59,6 +59,9 @@ var (
 	// ErrInvalidToken: an email link that is unknown, used, expired or
 	// meant for something else.
 	ErrInvalidToken = errors.New("this link is invalid or has expired")
+	// ErrAddressHasAccount: a registration link was used for an address
+	// that has an account by now. Only the address's owner sees it.
+	ErrAddressHasAccount = errors.New("this address already has an account")
 )
 
 // LockedError says until when an account is locked. errors.Is(err,
@@ -73,54 +76,141 @@ func (e *LockedError) Is(target error) bool {
 // Registration is what a person enters on the registration page.
 type Registration struct {
 	Email, Username, DisplayName, Password string
+	// LinkParams are extra query parameters of the emailed link, opaque
+	// here (the login UI carries the pending sign-in the person came from,
+	// so confirming can lead back to the app).
+	LinkParams url.Values
 }
 
-// Register creates an unverified account and emails a verification link.
-// When the email already belongs to an account it returns nil all the same
-// and emails that account's owner instead, so registration cannot be used
-// to find out who has an account. A taken username is a field error:
-// usernames are public identifiers.
+// Register starts a self-service sign-up: it stores a pending
+// registration and emails a link to the address; the account exists only
+// once that link is used (ConfirmEmail). When the address already has an
+// account it stores nothing and emails that account's owner instead.
+//
+// Both cases answer nil and spend the same work (one password hash, one
+// email), and neither holds the username, so no follow-up request can
+// tell them apart: registering the address, then registering another
+// address with the same username, succeeds either way. A username that
+// belongs to an account is a field error whatever the address: usernames
+// are public identifiers, addresses are not.
 func (s *Service) Register(ctx context.Context, r Registration) error {
 	if s.opts.RegistrationDisabled {
 		return ErrRegistrationDisabled
 	}
 	email := strings.TrimSpace(r.Email)
+	username := strings.ToLower(strings.TrimSpace(r.Username))
+	name := strings.TrimSpace(r.DisplayName)
 	// Validate first, whether or not the email is taken, so the answer is
-	// the same shape; this also refuses an empty password, which
-	// CreateUser would take as a passwordless (federated) account.
-	if err := s.validateNewUser(r.Username, email, r.Password); err != nil {
+	// the same shape; this also refuses an empty password.
+	if err := s.validateNewUser(username, email, r.Password); err != nil {
 		return err
 	}
-	if existing, err := s.store.GetUserByLogin(ctx, email); err == nil && strings.EqualFold(existing.Email, email) {
-		if _, err := s.store.GetUserByLogin(ctx, strings.ToLower(strings.TrimSpace(r.Username))); err == nil {
-			return invalid("username", "is already taken")
-		}
-		// Spend what creating the account would (a password hash), so
+	if len([]rune(name)) > 100 {
+		return invalid("display_name", "must be at most 100 characters")
+	}
+	if _, err := s.store.GetUserByLogin(ctx, username); err == nil {
+		return invalid("username", "is already taken")
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("looking up username: %w", err)
+	}
+	existing, err := s.store.GetUserByLogin(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("looking up email: %w", err)
+	}
+	if err == nil {
+		// Spend what a new registration would (a password hash), so
 		// that the response time does not tell the two cases apart.
 		_, _ = s.hasher.Hash(ctx, r.Password)
 		s.send(ctx, lkmail.KindAccountExists, existing.Email, lkmail.Data{Name: displayName(existing), Link: s.link("/forgot-password", nil)})
 		return nil
 	}
-	u, err := s.createUser(ctx, NewUser{Username: r.Username, Email: email, DisplayName: r.DisplayName, Password: r.Password}, AuditUserRegister)
-	var ve *ValidationError
-	if errors.As(err, &ve) && ve.Message == msgTaken {
-		// The email was free a moment ago, so the username is taken.
-		return invalid("username", "is already taken")
-	}
+	hash, err := s.hasher.Hash(ctx, r.Password)
 	if err != nil {
-		return err
+		return fmt.Errorf("hashing password: %w", err)
 	}
-	link, err := s.issueToken(ctx, u, storage.TokenVerifyEmail, u.Email, s.opts.VerifyTTL, "/verify-email")
-	if err != nil {
-		return err
+	token := secret.Token(32)
+	now := s.now().UTC()
+	reg := &storage.Registration{ID: "r_" + secret.Token(12), TokenHash: secret.Hash(token), Username: username,
+		Email: email, DisplayName: name, PasswordHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.opts.VerifyTTL)}
+	if err := s.store.CreateRegistration(ctx, reg); err != nil {
+		return fmt.Errorf("storing registration: %w", err)
 	}
-	s.send(ctx, lkmail.KindWelcome, u.Email, lkmail.Data{Name: displayName(u), Link: link, ExpiresIn: s.opts.VerifyTTL})
+	q := url.Values{}
+	for k, v := range r.LinkParams {
+		q[k] = v
+	}
+	q.Set("token", token)
+	s.send(ctx, lkmail.KindWelcome, email, lkmail.Data{Name: registrantName(reg),
+		Link: s.link("/verify-email", q), ExpiresIn: s.opts.VerifyTTL})
 	return nil
+}
+
+// registrantName is how the emails greet someone who has no account yet.
+func registrantName(r *storage.Registration) string {
+	if r.DisplayName != "" {
+		return r.DisplayName
+	}
+	return r.Username
+}
+
+// confirmRegistration creates the account of a pending registration whose
+// link was just used. username, when not empty, replaces the one chosen
+// at registration (it was taken by someone who confirmed first). It
+// returns (nil, nil) when hash names no live registration.
+func (s *Service) confirmRegistration(ctx context.Context, hash []byte, username string) (*storage.User, error) {
+	var out *storage.User
+	exists := false
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		reg, err := s.store.ConsumeRegistration(ctx, hash, s.now().UTC())
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.store.GetUserByLogin(ctx, reg.Email); err == nil {
+			// The address got an account since (another registration
+			// confirmed first, an admin, a federated sign-in): this
+			// link and the address's other pending ones are spent.
+			exists = true
+			return s.store.DeleteRegistrations(ctx, reg.Email)
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if username != "" {
+			reg.Username = username
+		}
+		// A taken username rolls the transaction back, which keeps the
+		// registration: the person picks another name with the same link.
+		u, err := s.createUser(ctx, NewUser{Username: reg.Username, Email: reg.Email, DisplayName: reg.DisplayName,
+			PasswordHash: reg.PasswordHash, EmailVerified: true, CreatedAt: reg.CreatedAt, registered: true}, AuditUserRegister)
+		var ve *ValidationError
+		if errors.As(err, &ve) && ve.Message == msgTaken {
+			return invalid("username", msgUsernameTakenSince)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.store.DeleteRegistrations(ctx, reg.Email); err != nil {
+			return err
+		}
+		out = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, ErrAddressHasAccount
+	}
+	if out == nil {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // validateNewUser applies the registration rules without storing anything.
 func (s *Service) validateNewUser(username, email, password string) error {
-	username = strings.ToLower(strings.TrimSpace(username))
 	if !usernamePattern.MatchString(username) {
 		return invalid("username", msgUsername)
 	}
@@ -131,13 +221,18 @@ func (s *Service) validateNewUser(username, email, password string) error {
 }
 
 // ResendVerification emails a fresh verification link when login names an
-// active account whose email is not verified; otherwise it does nothing.
-// The caller answers the same either way.
+// active account whose email is not verified, or an address with a pending
+// registration; otherwise it does nothing. The caller answers the same
+// either way.
 func (s *Service) ResendVerification(ctx context.Context, login string) error {
 	// Usernames are stored lowercase and email lookups ignore case, so
 	// lowercase as Authenticate does: "Ada" names the same account there.
-	u, err := s.store.GetUserByLogin(ctx, strings.ToLower(strings.TrimSpace(login)))
+	login = strings.ToLower(strings.TrimSpace(login))
+	u, err := s.store.GetUserByLogin(ctx, login)
 	if errors.Is(err, storage.ErrNotFound) {
+		if strings.Contains(login, "@") {
+			return s.resendRegistration(ctx, login)
+		}
 		return nil
 	}
 	if err != nil {
@@ -150,10 +245,46 @@ func (s *Service) ResendVerification(ctx context.Context, login string) error {
 		lkmail.KindVerifyEmail, lkmail.Data{})
 }
 
-// ConfirmEmail redeems a verification or email-change link. A token for
-// any other purpose (a password reset) is not accepted.
-func (s *Service) ConfirmEmail(ctx context.Context, token string) (*storage.User, error) {
+// resendRegistration renews the newest pending registration for email
+// with a new link (the old one stops working) and sends it.
+func (s *Service) resendRegistration(ctx context.Context, email string) error {
+	now := s.now().UTC()
+	reg, err := s.store.LatestRegistration(ctx, email, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up registration: %w", err)
+	}
+	token := secret.Token(32)
+	if err := s.store.RenewRegistration(ctx, reg.ID, secret.Hash(token), now.Add(s.opts.VerifyTTL)); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // confirmed or pruned meanwhile
+		}
+		return fmt.Errorf("renewing registration: %w", err)
+	}
+	s.send(ctx, lkmail.KindVerifyEmail, reg.Email, lkmail.Data{Name: registrantName(reg),
+		Link: s.link("/verify-email", url.Values{"token": {token}}), ExpiresIn: s.opts.VerifyTTL})
+	return nil
+}
+
+// ConfirmEmail redeems a registration, verification or email-change link.
+// A token for any other purpose (a password reset) is not accepted. A
+// registration link creates the account; username, when not empty,
+// replaces the username chosen at registration — needed when someone else
+// confirmed an account with it first, which ConfirmEmail reports as a
+// ValidationError on "username" without spending the link.
+func (s *Service) ConfirmEmail(ctx context.Context, token, username string) (*storage.User, error) {
 	hash := secret.Hash(token)
+	if username != "" {
+		username = strings.ToLower(strings.TrimSpace(username))
+		if !usernamePattern.MatchString(username) {
+			return nil, invalid("username", msgUsername)
+		}
+	}
+	if u, err := s.confirmRegistration(ctx, hash, username); u != nil || err != nil {
+		return u, err
+	}
 	now := s.now().UTC()
 	var out *storage.User
 	var notifyOld string

@@ -222,17 +222,29 @@ func (e *testEnv) get(t *testing.T, id string) *storage.User {
 	return u
 }
 
-// register registers and returns the new user and its verification token.
+// register makes an active user whose address is not verified (as an
+// admin or an import would) and returns it with a verification token.
 func (e *testEnv) register(t *testing.T, username, email string) (*storage.User, string) {
 	t.Helper()
-	e.mail.reset()
-	must(t, e.svc.Register(e.ctx, Registration{Username: username, Email: email, DisplayName: "Name of " + username, Password: goodPW}))
-	u, err := e.st.GetUserByLogin(e.ctx, username)
+	u, err := e.svc.CreateUser(e.ctx, NewUser{Username: username, Email: email, DisplayName: "Name of " + username, Password: goodPW})
 	must(t, err)
-	m := e.mail.only(t, lkmail.KindWelcome, email)
+	e.mail.reset()
+	must(t, e.svc.ResendVerification(e.ctx, email))
+	m := e.mail.only(t, lkmail.KindVerifyEmail, email)
 	tok := linkToken(t, m.Data.Link, "/verify-email")
 	e.mail.reset()
 	return u, tok
+}
+
+// signUp registers through self-service and returns the token of the
+// emailed link that creates the account.
+func (e *testEnv) signUp(t *testing.T, ctx context.Context, username, email string) string {
+	t.Helper()
+	e.mail.reset()
+	must(t, e.svc.Register(ctx, Registration{Username: username, Email: email, DisplayName: "Name of " + username, Password: goodPW}))
+	tok := linkToken(t, e.mail.only(t, lkmail.KindWelcome, email).Data.Link, "/verify-email")
+	e.mail.reset()
+	return tok
 }
 
 // resetToken asks for a reset link for email and returns its token.
@@ -304,34 +316,125 @@ func TestRegister(t *testing.T) {
 	backends(t, func(t *testing.T, dsn func(testing.TB) string) {
 		e := newEnv(t, dsn(t))
 		must(t, e.svc.Register(e.ctx, Registration{Username: " Ada ", Email: " ada@example.com ", DisplayName: " Ada L. ", Password: goodPW}))
-
-		u, err := e.st.GetUserByLogin(e.ctx, "ada")
-		must(t, err)
-		if u.Username != "ada" || u.Email != "ada@example.com" || u.DisplayName != "Ada L." {
-			t.Errorf("stored %q %q %q, want ada / ada@example.com / Ada L.", u.Username, u.Email, u.DisplayName)
-		}
-		if u.EmailVerified || u.Status != storage.UserActive || u.PasswordHash == "" || u.PasswordHash == goodPW {
-			t.Errorf("new user: verified=%v status=%s hash=%q, want unverified, active, hashed", u.EmailVerified, u.Status, u.PasswordHash)
-		}
 		m := e.mail.only(t, lkmail.KindWelcome, "ada@example.com")
 		if m.Data.Name != "Ada L." || m.Data.ExpiresIn != 24*time.Hour {
 			t.Errorf("welcome data = %+v, want Name Ada L., ExpiresIn 24h", m.Data)
 		}
 		tok := linkToken(t, m.Data.Link, "/verify-email")
 
-		// The password works (verification is not required by default).
-		if _, err := e.svc.Authenticate(e.ctx, "ada", goodPW); err != nil {
-			t.Fatalf("Authenticate after Register: %v", err)
+		// Nothing exists until the address is confirmed: no account, no
+		// held username, no sign-in.
+		if u, err := e.st.GetUserByLogin(e.ctx, "ada"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Register created an account before confirmation: %+v (%v)", u, err)
+		}
+		if _, err := e.svc.Authenticate(e.ctx, "ada", goodPW); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("Authenticate before confirming: %v", err)
 		}
 
-		got, err := e.svc.ConfirmEmail(e.ctx, tok)
+		u, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 		must(t, err)
-		if got.ID != u.ID || !got.EmailVerified || !e.get(t, u.ID).EmailVerified {
-			t.Fatalf("ConfirmEmail = %+v, want %s verified", got, u.ID)
+		if u.Username != "ada" || u.Email != "ada@example.com" || u.DisplayName != "Ada L." || !u.EmailVerified {
+			t.Errorf("created %q %q %q verified=%v, want ada / ada@example.com / Ada L., verified", u.Username, u.Email, u.DisplayName, u.EmailVerified)
 		}
-		_, err = e.svc.ConfirmEmail(e.ctx, tok)
-		wantIs(t, "second use of a verification link", err, ErrInvalidToken)
+		if stored := e.get(t, u.ID); stored.Status != storage.UserActive || stored.PasswordHash == "" ||
+			stored.PasswordHash == goodPW || !strings.HasPrefix(stored.PasswordHash, "$argon2id$") {
+			t.Errorf("new user: status=%s hash=%q, want active, argon2id", stored.Status, stored.PasswordHash)
+		}
+		if _, err := e.svc.Authenticate(e.ctx, "ada", goodPW); err != nil {
+			t.Fatalf("Authenticate after confirming: %v", err)
+		}
+		_, err = e.svc.ConfirmEmail(e.ctx, tok, "")
+		wantIs(t, "second use of a registration link", err, ErrInvalidToken)
 	})
+}
+
+// The black-box finding: register the target address with a fresh
+// username, then another fresh address with that same username. Before,
+// "username taken" meant the target was new (its account had been
+// created and held the name). Now neither registration holds the name,
+// so both cases answer alike, and an unknown address gets no account.
+func TestRegisterDoesNotEnumerateEmails(t *testing.T) {
+	backends(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := newEnv(t, dsn(t))
+		e.user(t, "victim", "victim@example.com", true)
+		probe := func(target, username string) error {
+			t.Helper()
+			must(t, e.svc.Register(e.ctx, Registration{Username: username, Email: target, Password: goodPW}))
+			return e.svc.Register(e.ctx, Registration{Username: username, Email: "fresh-" + username + "@example.net", Password: goodPW})
+		}
+		errHas := probe("victim@example.com", "probe1")
+		errNew := probe("nobody@example.com", "probe2")
+		if errHas != nil || errNew != nil {
+			t.Fatalf("follow-up registration: existing address %v, unknown address %v; want nil for both", errHas, errNew)
+		}
+		for _, name := range []string{"probe1", "probe2"} {
+			if u, err := e.st.GetUserByLogin(e.ctx, name); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: an account exists before any address was confirmed: %+v", name, u)
+			}
+		}
+		if _, err := e.st.GetUserByLogin(e.ctx, "nobody@example.com"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal("an unknown address got an account")
+		}
+	})
+}
+
+// Two people registered the same username: the first to confirm gets it,
+// the second picks another with the same link (which the conflict did not
+// spend). A link for an address that got an account meanwhile is dead.
+func TestConfirmRegistrationConflicts(t *testing.T) {
+	backends(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := newEnv(t, dsn(t))
+		first := e.signUp(t, e.ctx, "ada", "ada@example.com")
+		second := e.signUp(t, e.ctx, "ada", "lovelace@example.com")
+		again := e.signUp(t, e.ctx, "ada2", "ada@example.com") // the same address twice
+
+		u, err := e.svc.ConfirmEmail(e.ctx, first, "")
+		must(t, err)
+		if u.Username != "ada" {
+			t.Fatalf("first confirmation got %q", u.Username)
+		}
+		_, err = e.svc.ConfirmEmail(e.ctx, second, "")
+		wantField(t, "username taken since registering", err, "username")
+		_, err = e.svc.ConfirmEmail(e.ctx, second, "X!")
+		wantField(t, "invalid replacement username", err, "username")
+		_, err = e.svc.ConfirmEmail(e.ctx, second, "ada")
+		wantField(t, "replacement username also taken", err, "username")
+		u2, err := e.svc.ConfirmEmail(e.ctx, second, " Lovelace ")
+		must(t, err)
+		if u2.Username != "lovelace" || u2.Email != "lovelace@example.com" {
+			t.Fatalf("second confirmation %+v", u2)
+		}
+		// The address's other registration died with the first account.
+		_, err = e.svc.ConfirmEmail(e.ctx, again, "")
+		wantIs(t, "registration link for an address that has an account", err, ErrInvalidToken)
+
+		// A registration overtaken by another way of getting an account
+		// (an admin creates one) tells the owner so.
+		late := e.signUp(t, e.ctx, "grace", "grace@example.com")
+		e.user(t, "grace-admin-made", "Grace@Example.com", true)
+		_, err = e.svc.ConfirmEmail(e.ctx, late, "")
+		wantIs(t, "registration overtaken by an account", err, ErrAddressHasAccount)
+		_, err = e.svc.ConfirmEmail(e.ctx, late, "")
+		wantIs(t, "the overtaken link is spent", err, ErrInvalidToken)
+	})
+}
+
+// A pending registration's link can be sent again by address; the new
+// link replaces the old one.
+func TestResendRegistration(t *testing.T) {
+	e := sqliteEnv(t)
+	old := e.signUp(t, e.ctx, "ada", "ada@example.com")
+	must(t, e.svc.ResendVerification(e.ctx, "ada")) // by username: nothing, the name is not held
+	e.mail.wantNone(t)
+	must(t, e.svc.ResendVerification(e.ctx, " ADA@example.com "))
+	tok := linkToken(t, e.mail.only(t, lkmail.KindVerifyEmail, "ada@example.com").Data.Link, "/verify-email")
+	_, err := e.svc.ConfirmEmail(e.ctx, old, "")
+	wantIs(t, "the link before the resend", err, ErrInvalidToken)
+	u, err := e.svc.ConfirmEmail(e.ctx, tok, "")
+	must(t, err)
+	if u.Username != "ada" || !u.EmailVerified {
+		t.Fatalf("confirmed %+v", u)
+	}
 }
 
 func TestRegisterValidation(t *testing.T) {
@@ -451,12 +554,12 @@ func TestConfirmEmail(t *testing.T) {
 		t.Run("single use", func(t *testing.T) {
 			e := newEnv(t, dsn(t))
 			u, tok := e.register(t, "ada", "ada@example.com")
-			got, err := e.svc.ConfirmEmail(e.ctx, tok)
+			got, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 			must(t, err)
 			if !got.EmailVerified || got.Email != "ada@example.com" || !e.get(t, u.ID).EmailVerified {
 				t.Fatalf("not verified: %+v", got)
 			}
-			_, err = e.svc.ConfirmEmail(e.ctx, tok)
+			_, err = e.svc.ConfirmEmail(e.ctx, tok, "")
 			wantIs(t, "second use", err, ErrInvalidToken)
 			e.mail.wantNone(t)
 		})
@@ -464,7 +567,7 @@ func TestConfirmEmail(t *testing.T) {
 			e := newEnv(t, dsn(t))
 			u, tok := e.register(t, "ada", "ada@example.com")
 			e.clock.Advance(24*time.Hour + time.Second)
-			_, err := e.svc.ConfirmEmail(e.ctx, tok)
+			_, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 			wantIs(t, "expired link", err, ErrInvalidToken)
 			if e.get(t, u.ID).EmailVerified {
 				t.Fatal("an expired link verified the email")
@@ -474,7 +577,7 @@ func TestConfirmEmail(t *testing.T) {
 			e := newEnv(t, dsn(t), func(o *Options) { o.VerifyTTL = time.Hour })
 			_, tok := e.register(t, "ada", "ada@example.com")
 			e.clock.Advance(time.Hour - time.Second)
-			_, err := e.svc.ConfirmEmail(e.ctx, tok)
+			_, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 			must(t, err)
 		})
 		t.Run("tokens are typed", func(t *testing.T) {
@@ -482,7 +585,7 @@ func TestConfirmEmail(t *testing.T) {
 			u, verifyTok := e.register(t, "ada", "ada@example.com")
 			resetTok := e.resetToken(t, "ada@example.com")
 
-			_, err := e.svc.ConfirmEmail(e.ctx, resetTok)
+			_, err := e.svc.ConfirmEmail(e.ctx, resetTok, "")
 			wantIs(t, "ConfirmEmail with a reset token", err, ErrInvalidToken)
 			_, err = e.svc.ResetPassword(e.ctx, verifyTok, otherPW)
 			wantIs(t, "ResetPassword with a verification token", err, ErrInvalidToken)
@@ -492,7 +595,7 @@ func TestConfirmEmail(t *testing.T) {
 			}
 
 			// Refusing a token for the wrong purpose does not use it up.
-			_, err = e.svc.ConfirmEmail(e.ctx, verifyTok)
+			_, err = e.svc.ConfirmEmail(e.ctx, verifyTok, "")
 			must(t, err)
 			_, err = e.svc.ResetPassword(e.ctx, resetTok, otherPW)
 			must(t, err)
@@ -500,7 +603,7 @@ func TestConfirmEmail(t *testing.T) {
 		t.Run("garbage", func(t *testing.T) {
 			e := newEnv(t, dsn(t))
 			for _, tok := range []string{"", "nope", strings.Repeat("a", 500)} {
-				_, err := e.svc.ConfirmEmail(e.ctx, tok)
+				_, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 				wantIs(t, fmt.Sprintf("ConfirmEmail(%.10q)", tok), err, ErrInvalidToken)
 			}
 		})
@@ -508,7 +611,7 @@ func TestConfirmEmail(t *testing.T) {
 			e := newEnv(t, dsn(t))
 			u, tok := e.register(t, "ada", "ada@example.com")
 			must(t, e.st.SetUserStatus(e.ctx, u.ID, storage.UserSuspended))
-			_, err := e.svc.ConfirmEmail(e.ctx, tok)
+			_, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 			wantIs(t, "ConfirmEmail for a suspended user", err, ErrInvalidToken)
 		})
 	})
@@ -537,12 +640,12 @@ func TestResendVerification(t *testing.T) {
 			t.Errorf("ExpiresIn = %v", m.Data.ExpiresIn)
 		}
 		tok := linkToken(t, m.Data.Link, "/verify-email")
-		_, err := e.svc.ConfirmEmail(e.ctx, prev)
+		_, err := e.svc.ConfirmEmail(e.ctx, prev, "")
 		wantIs(t, fmt.Sprintf("link before ResendVerification(%q)", login), err, ErrInvalidToken)
 		prev = tok
 	}
 	e.mail.reset()
-	got, err := e.svc.ConfirmEmail(e.ctx, prev)
+	got, err := e.svc.ConfirmEmail(e.ctx, prev, "")
 	must(t, err)
 	if got.ID != u.ID || !got.EmailVerified {
 		t.Fatalf("ConfirmEmail = %+v", got)
@@ -814,7 +917,7 @@ func TestAuthenticateRequireVerifiedEmail(t *testing.T) {
 	_, err = e.svc.Authenticate(e.ctx, "nobody", goodPW)
 	wantIs(t, "unknown user", err, ErrInvalidCredentials)
 
-	_, err = e.svc.ConfirmEmail(e.ctx, tok)
+	_, err = e.svc.ConfirmEmail(e.ctx, tok, "")
 	must(t, err)
 	if _, err := e.svc.Authenticate(e.ctx, "ada", goodPW); err != nil {
 		t.Fatalf("verified: %v", err)
@@ -1259,14 +1362,14 @@ func TestChangeEmail(t *testing.T) {
 		e.mail.reset()
 		must(t, e.svc.ChangeEmail(e.ctx, u.ID, "ada.new@example.com"))
 		tok := linkToken(t, e.mail.only(t, lkmail.KindEmailChange, "ada.new@example.com").Data.Link, "/verify-email")
-		_, err := e.svc.ConfirmEmail(e.ctx, first)
+		_, err := e.svc.ConfirmEmail(e.ctx, first, "")
 		wantIs(t, "first change link", err, ErrInvalidToken)
 		// A change link is not a reset link.
 		_, err = e.svc.ResetPassword(e.ctx, tok, otherPW)
 		wantIs(t, "ResetPassword with a change link", err, ErrInvalidToken)
 
 		e.mail.reset()
-		got, err := e.svc.ConfirmEmail(e.ctx, tok)
+		got, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 		must(t, err)
 		if got.Email != "ada.new@example.com" || !got.EmailVerified {
 			t.Fatalf("ConfirmEmail = %+v", got)
@@ -1278,7 +1381,7 @@ func TestChangeEmail(t *testing.T) {
 		if m.Data.NewEmail != "ada.new@example.com" {
 			t.Errorf("notice data = %+v", m.Data)
 		}
-		_, err = e.svc.ConfirmEmail(e.ctx, tok)
+		_, err = e.svc.ConfirmEmail(e.ctx, tok, "")
 		wantIs(t, "second use of the change link", err, ErrInvalidToken)
 
 		// Sign-in follows the address.
@@ -1300,7 +1403,7 @@ func TestChangeEmailAddressTakenMeanwhile(t *testing.T) {
 	e.user(t, "grace", "Shared@Example.com", true)
 	e.mail.reset()
 
-	_, err := e.svc.ConfirmEmail(e.ctx, tok)
+	_, err := e.svc.ConfirmEmail(e.ctx, tok, "")
 	wantField(t, "ConfirmEmail", err, "email")
 	if got := e.get(t, u.ID); got.Email != "ada@example.com" {
 		t.Fatalf("email is %q", got.Email)
@@ -1315,9 +1418,9 @@ func TestVerifyLinkForOldAddress(t *testing.T) {
 	u, verifyTok := e.register(t, "ada", "ada@example.com")
 	must(t, e.svc.ChangeEmail(e.ctx, u.ID, "ada.new@example.com"))
 	changeTok := linkToken(t, e.mail.only(t, lkmail.KindEmailChange, "ada.new@example.com").Data.Link, "/verify-email")
-	_, err := e.svc.ConfirmEmail(e.ctx, changeTok)
+	_, err := e.svc.ConfirmEmail(e.ctx, changeTok, "")
 	must(t, err)
-	_, err = e.svc.ConfirmEmail(e.ctx, verifyTok)
+	_, err = e.svc.ConfirmEmail(e.ctx, verifyTok, "")
 	wantIs(t, "verification link for the old address", err, ErrInvalidToken)
 }
 
@@ -1472,7 +1575,8 @@ func TestDeleteAccount(t *testing.T) {
 // With no Mailer the flows still work; they just send nothing.
 func TestNoMailer(t *testing.T) {
 	e := sqliteEnv(t, func(o *Options) { o.Mailer = nil })
-	must(t, e.svc.Register(e.ctx, Registration{Username: "ada", Email: "ada@example.com", Password: goodPW}))
+	must(t, e.svc.Register(e.ctx, Registration{Username: "new", Email: "new@example.com", Password: goodPW}))
+	e.user(t, "ada", "ada@example.com", true)
 	must(t, e.svc.ForgotPassword(e.ctx, "ada@example.com"))
 	for range 3 {
 		_, _ = e.svc.Authenticate(e.ctx, "ada", otherPW)
@@ -1491,7 +1595,7 @@ func TestEmailChangeKillsOldResetLinks(t *testing.T) {
 	must(t, e.svc.ChangeEmail(e.ctx, u.ID, "ada.new@example.com"))
 	change := linkToken(t, e.mail.only(t, lkmail.KindEmailChange, "ada.new@example.com").Data.Link, "/verify-email")
 	e.mail.reset()
-	if _, err := e.svc.ConfirmEmail(e.ctx, change); err != nil {
+	if _, err := e.svc.ConfirmEmail(e.ctx, change, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.mail.only(t, lkmail.KindEmailChangedNotice, "ada@example.com")

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -29,6 +30,8 @@ var lifecycleTests = []struct {
 	{"UnicodeEmailCase", testUnicodeEmailCase},
 	{"ClaimLoginAttempt", testClaimLoginAttempt},
 	{"RevokeClientTokens", testRevokeClientTokens},
+	{"Registrations", testRegistrations},
+	{"RegistrationRollback", testRegistrationRollback},
 }
 
 func testUpdateUser(t *testing.T, st storage.Store) {
@@ -351,5 +354,70 @@ func testRevokeClientTokens(t *testing.T, st storage.Store) {
 		if alive != (errA == nil && errR == nil) {
 			t.Errorf("token %d: alive=%v, got %v / %v", i, alive, errA, errR)
 		}
+	}
+}
+
+func testRegistrations(t *testing.T, st storage.Store) {
+	mk := func(id, hash, email string, created, exp time.Time) {
+		t.Helper()
+		must(t, st.CreateRegistration(bg, &storage.Registration{ID: id, TokenHash: []byte(hash), Username: "ada",
+			Email: email, DisplayName: "Ada", PasswordHash: "$argon2id$x", CreatedAt: created, ExpiresAt: exp}))
+	}
+	t0 := now()
+	mk("r1", "h1", "Ada@Example.com", t0.Add(-2*time.Minute), later())
+	mk("r2", "h2", "ada@example.COM", t0.Add(-time.Minute), later())
+	mk("r3", "h3", "ada@example.com", t0, earlier()) // expired
+	mk("r4", "h4", "bob@example.com", t0, later())
+	// The same username may be pending for several addresses: a
+	// registration holds nothing until it is confirmed.
+	mk("r5", "h5", "eve@example.com", t0, later())
+	wantErr(t, "CreateRegistration(duplicate token)", st.CreateRegistration(bg, &storage.Registration{ID: "r6",
+		TokenHash: []byte("h1"), Username: "x", Email: "x@example.com", ExpiresAt: later()}), storage.ErrDuplicate)
+
+	latest, err := st.LatestRegistration(bg, "ADA@example.com", now())
+	must(t, err)
+	if latest.ID != "r2" {
+		t.Fatalf("latest registration %s, want r2 (the newest live one)", latest.ID)
+	}
+	_, err = st.LatestRegistration(bg, "nobody@example.com", now())
+	wantErr(t, "LatestRegistration(none)", err, storage.ErrNotFound)
+
+	must(t, st.RenewRegistration(bg, "r2", []byte("h2b"), later()))
+	_, err = st.ConsumeRegistration(bg, []byte("h2"), now())
+	wantErr(t, "Consume(old token after renewal)", err, storage.ErrNotFound)
+	got, err := st.ConsumeRegistration(bg, []byte("h2b"), now())
+	must(t, err)
+	if got.ID != "r2" || got.Username != "ada" || got.Email != "ada@example.COM" || got.DisplayName != "Ada" ||
+		got.PasswordHash != "$argon2id$x" || !got.CreatedAt.Equal(t0.Add(-time.Minute)) {
+		t.Fatalf("consumed %+v", got)
+	}
+	_, err = st.ConsumeRegistration(bg, []byte("h2b"), now())
+	wantErr(t, "Consume(used)", err, storage.ErrNotFound)
+	_, err = st.ConsumeRegistration(bg, []byte("h3"), now())
+	wantErr(t, "Consume(expired)", err, storage.ErrNotFound)
+	wantErr(t, "RenewRegistration(gone)", st.RenewRegistration(bg, "r2", []byte("h2c"), later()), storage.ErrNotFound)
+
+	must(t, st.DeleteRegistrations(bg, "ADA@EXAMPLE.COM"))
+	_, err = st.ConsumeRegistration(bg, []byte("h1"), now())
+	wantErr(t, "Consume(deleted)", err, storage.ErrNotFound)
+	_, err = st.ConsumeRegistration(bg, []byte("h4"), now())
+	must(t, err) // another address's registration is untouched
+}
+
+// Consuming a registration inside a transaction that rolls back keeps
+// it: confirming with a username taken meanwhile must not spend the link.
+func testRegistrationRollback(t *testing.T, st storage.Store) {
+	must(t, st.CreateRegistration(bg, &storage.Registration{ID: "r1", TokenHash: []byte("h1"), Username: "ada",
+		Email: "ada@example.com", PasswordHash: "$argon2id$x", ExpiresAt: later()}))
+	errRollback := errors.New("roll back")
+	err := st.InTx(bg, func(ctx context.Context) error {
+		if _, err := st.ConsumeRegistration(ctx, []byte("h1"), now()); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	wantErr(t, "InTx", err, errRollback)
+	if _, err := st.ConsumeRegistration(bg, []byte("h1"), now()); err != nil {
+		t.Fatalf("registration lost by a rolled-back transaction: %v", err)
 	}
 }
