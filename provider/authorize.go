@@ -43,7 +43,7 @@ var ErrNoChallenge = errors.New("provider: no such sign-in request")
 func (p *Provider) handleAuthorize() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+		ar, err := p.newAuthorizeRequest(r)
 		if err != nil {
 			p.authorizeError(w, r, ar, err)
 			return
@@ -175,6 +175,13 @@ func (p *Provider) consentDecision(ctx context.Context, client *storage.Client, 
 func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User,
 	sid string, authTime time.Time, amr []string, granted []string, requestedAt time.Time) {
 	ctx := r.Context()
+	// The last check before a code exists: whatever path the request
+	// took (pushed, parked, resumed), it goes only to a URI Latchkey's
+	// own rule accepts.
+	if !redirectable(ar) {
+		p.authorizeError(w, r, nil, errUnregisteredRedirect())
+		return
+	}
 	client := ar.GetClient().(*storage.Client)
 	for _, s := range ar.GetRequestedScopes() {
 		if slices.Contains(granted, s) {
@@ -193,7 +200,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.authorizeError(w, r, ar, err)
 		return
 	}
-	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+	p.writeAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // userSession builds the session stored with the code: the ID token
@@ -285,19 +292,19 @@ func userClaims(u *storage.User, scopes fosite.Arguments) map[string]interface{}
 }
 
 // authorizeError answers a failed authorization request: back to the
-// client when its redirect URI is known to be valid, otherwise a friendly
-// page — never a redirect to an unregistered URI.
+// client when its redirect URI is known to be valid (redirectable),
+// otherwise a friendly page — never a redirect to an unregistered URI.
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		p.log.Error("authorize", "err", err, "debug", rfc.DebugField)
 	}
-	if ar == nil || !ar.IsRedirectURIValid() {
+	if !redirectable(ar) {
 		detail := rfc.GetDescription()
 		p.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", detail)
 		return
 	}
-	p.oauth.WriteAuthorizeError(r.Context(), w, ar, err)
+	p.writeAuthorizeError(r.Context(), w, ar, err)
 }
 
 // Challenge loads a pending authorization started by this browser.
@@ -405,7 +412,17 @@ func (p *Provider) DenyConsent(w http.ResponseWriter, r *http.Request, ch *Chall
 		return
 	}
 	_ = p.store.DeletePendingAuthorization(r.Context(), ch.ID)
-	p.oauth.WriteAuthorizeError(r.Context(), w, ar, fosite.ErrAccessDenied.WithHint("The person declined the request."))
+	p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The person declined the request."))
+}
+
+// newAuthorizeRequest is fosite's NewAuthorizeRequest behind Latchkey's
+// redirect URI rule (guardRedirectURI): every authorization request,
+// arriving or parked, goes through it.
+func (p *Provider) newAuthorizeRequest(r *http.Request) (fosite.AuthorizeRequester, error) {
+	if err := p.guardRedirectURI(r); err != nil {
+		return nil, err
+	}
+	return p.oauth.NewAuthorizeRequest(r.Context(), r)
 }
 
 // rebuild re-validates a parked authorization request with fosite.
@@ -414,7 +431,7 @@ func (p *Provider) rebuild(r *http.Request, pa *storage.PendingAuthorization) (f
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err)
 	}
-	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), req)
+	ar, err := p.newAuthorizeRequest(req)
 	if err != nil {
 		return ar, err
 	}

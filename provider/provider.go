@@ -147,6 +147,9 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
 		OmitRedirectScopeParam:          true,
 		JWTScopeClaimKey:                jwt.JWTScopeFieldString,
+		// fosite's default form_post page submits from an inline onload
+		// handler, which no strict CSP allows.
+		FormPostHTMLTemplate: formPostTemplate,
 	}
 	keyGetter := deps.Keys.GetPrivateKey
 	hmacStrategy := compose.NewOAuth2HMACStrategy(p.fcfg)

@@ -132,6 +132,16 @@ func (p *Provider) handlePAR() http.Handler {
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return
 		}
+		// Latchkey's redirect URI rule, checked once the client has
+		// authenticated: fosite's answers here are JSON, never a
+		// redirect, and nothing is stored before NewPushedAuthorizeResponse.
+		if c, ok := ar.GetClient().(*storage.Client); !ok ||
+			!matchRedirectURI(requestedRedirectURI(ar.GetRequestForm(), c), c.RedirectURIs, c.Public) {
+			err := errUnregisteredRedirect()
+			p.logProtocolError("par", err)
+			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		}
 		resp, err := p.oauth.NewPushedAuthorizeResponse(ctx, ar, NewSession())
 		if err != nil {
 			p.logProtocolError("par", err)

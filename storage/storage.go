@@ -145,6 +145,7 @@ type Client struct {
 var (
 	_ fosite.Client                         = (*Client)(nil)
 	_ fosite.ClientWithCustomTokenLifespans = (*Client)(nil)
+	_ fosite.ResponseModeClient             = (*Client)(nil)
 )
 
 func (c *Client) GetID() string                      { return c.ID }
@@ -154,6 +155,13 @@ func (c *Client) GetGrantTypes() fosite.Arguments    { return c.GrantTypes }
 func (c *Client) GetResponseTypes() fosite.Arguments { return c.ResponseTypes }
 func (c *Client) GetScopes() fosite.Arguments        { return c.Scopes }
 func (c *Client) IsPublic() bool                     { return c.Public }
+
+// GetResponseModes are the response modes discovery advertises, for
+// every client: the query (code flow's default) and form_post. fosite
+// refuses any explicit response_mode for a client without this method.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
 
 // GetAudience is the audiences the client may request; its own id is
 // always one, since Latchkey grants it as the default "aud" of the

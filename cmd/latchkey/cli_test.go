@@ -98,6 +98,7 @@ func TestCLIErrorsNameTheFlag(t *testing.T) {
 		{"missing name", "", []string{"clients", "create", "--redirect-uri", "https://a.example/cb"}, "--name"},
 		{"bad grant", "", []string{"clients", "create", "--name", "x", "--grant-type", "password"}, "--grant-type"},
 		{"bad redirect", "", []string{"clients", "create", "--name", "x", "--redirect-uri", "not a url"}, "--redirect-uri"},
+		{"userinfo redirect", "", []string{"clients", "create", "--name", "x", "--redirect-uri", "https://user@a.example/cb"}, "--redirect-uri"},
 		{"bad format", "", []string{"clients", "create", "--name", "x", "--grant-type", "client_credentials", "--access-token-format", "paseto"}, "--access-token-format"},
 		{"public cc", "", []string{"clients", "create", "--name", "x", "--public", "--grant-type", "client_credentials"}, "--grant-type"},
 		{"short password", "short\n", []string{"users", "create", "--username", "ada", "--email", "ada@example.com", "--password-stdin"}, "--password-stdin"},

@@ -104,7 +104,7 @@ func (e *env) clientsCmd() *cobra.Command {
 	}
 	f := create.Flags()
 	f.StringVar(&spec.Name, "name", "", "display name shown on the consent page (required)")
-	f.StringArrayVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, matched exactly (repeatable)")
+	f.StringArrayVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, matched exactly; no user@ part; a --public client's http://127.0.0.1 or http://[::1] URI accepts any port (repeatable)")
 	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "allowed post-logout redirect URI (repeatable)")
 	f.StringArrayVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; default authorization_code and refresh_token)")
 	f.StringVar(&scope, "scope", "", `space-separated scopes the client may request (default "openid profile email offline_access")`)

@@ -233,12 +233,18 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 	return c, nil
 }
 
-// checkRedirectURI: absolute, no fragment; http only for loopback hosts
-// (RFC 8252), custom schemes allowed for native apps.
+// checkRedirectURI: absolute, no fragment, no userinfo; http only for
+// loopback hosts (RFC 8252), custom schemes allowed for native apps.
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("is not a URL")
+	}
+	// http://trusted@evil/ reads as trusted to a person and goes to evil;
+	// the authorization endpoint refuses userinfo too, so such a URI could
+	// never be used.
+	if u.User != nil {
+		return errors.New("must not contain userinfo (user@host)")
 	}
 	if !u.IsAbs() || (u.Host == "" && (u.Scheme == "http" || u.Scheme == "https")) {
 		return errors.New("must be absolute")

@@ -114,6 +114,10 @@ func TestCheckRedirectURI(t *testing.T) {
 		{"https://app.example.com/cb#frag", false},
 		{"/relative", false},
 		{"https://", false},
+		{"https://user@app.example.com/cb", false},
+		{"https://user:pass@app.example.com/cb", false},
+		{"http://evil@127.0.0.1:4711/cb", false},
+		{"https://@app.example.com/cb", false},
 	}
 	for _, tc := range tests {
 		if err := checkRedirectURI(tc.uri); (err == nil) != tc.ok {
