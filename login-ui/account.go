@@ -164,7 +164,7 @@ func (u *UI) handleAccountProfile() http.Handler {
 // re-entered on the account page, so that a stolen session cannot guess
 // the password there at will. It returns the field error when over.
 func (u *UI) recheckLimited(user *storage.User, field string) map[string]string {
-	if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "recheck:"+user.ID); limited {
+	if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "login:"+accounts.AccountLimitKey(user.ID)); limited {
 		return map[string]string{field: u.pages.t.tooMany(wait)}
 	}
 	return nil

@@ -87,12 +87,17 @@ func (u *UI) handleLogin() http.Handler {
 		login := strings.TrimSpace(r.PostForm.Get("login"))
 		data.Login = login
 		ip := u.clientIP(r)
-		acctKey := "login:acct:" + strings.ToLower(login)
 		if wait, limited := u.limited(u.cfg.Limits.LoginIP, "login:ip:"+ip); limited {
 			u.signIn("rate_limited")
 			u.tooMany(w, "login", data, wait)
 			return
 		}
+		acctKey, err := u.accounts.SignInLimitKey(r.Context(), login)
+		if err != nil {
+			u.internal(w, r, err)
+			return
+		}
+		acctKey = "login:" + acctKey
 		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, acctKey); limited {
 			u.signIn("rate_limited")
 			u.tooMany(w, "login", data, wait)

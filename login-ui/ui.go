@@ -49,6 +49,8 @@ var _ Flow = (*provider.Provider)(nil)
 // Accounts is the lifecycle the pages drive (provider/accounts).
 type Accounts interface {
 	Authenticate(ctx context.Context, login, password string) (*storage.User, error)
+	// SignInLimitKey names the per-account sign-in budget an attempt draws on.
+	SignInLimitKey(ctx context.Context, login string) (string, error)
 	Register(ctx context.Context, r accounts.Registration) error
 	ResendVerification(ctx context.Context, login string) error
 	ConfirmEmail(ctx context.Context, token, username string) (*storage.User, error)

@@ -169,7 +169,7 @@ func (p *Provider) recheckLimited(w http.ResponseWriter, userID string) bool {
 	if p.recheck == nil {
 		return false
 	}
-	ok, wait := p.recheck.Allow("recheck:" + userID)
+	ok, wait := p.recheck.Allow("login:" + accounts.AccountLimitKey(userID))
 	if ok {
 		return false
 	}

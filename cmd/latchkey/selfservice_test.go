@@ -493,6 +493,29 @@ func mustQuery(t *testing.T, link, key string) string {
 	return u.Query().Get(key)
 }
 
+// The per-account sign-in limit counts an account once, whether its
+// username or its address is typed (regression: each had a budget of
+// its own, doubling the guesses allowed).
+func TestSelfServiceSignInLimitPerAccount(t *testing.T) {
+	s, _ := selfService(t, map[string]string{"LATCHKEY_RATE_LOGIN_ACCOUNT": "3/1h", "LATCHKEY_LOCKOUT_THRESHOLD": "0"})
+	s.createUser("nia", "nia's password 1")
+	b := newBrowser(t, "http://never.invalid/")
+	for i, login := range []string{"nia", "NIA@example.com", "nia@example.com", "Nia"} {
+		p := b.signInAccount(s, login, "a wrong guess")
+		want := http.StatusUnauthorized
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if p.status != want {
+			t.Fatalf("attempt %d (%q): %d, want %d", i+1, login, p.status, want)
+		}
+	}
+	// Names that are no account have budgets of their own.
+	if p := b.signInAccount(s, "nobody", "a wrong guess"); p.status != http.StatusUnauthorized {
+		t.Fatalf("unknown name: %d", p.status)
+	}
+}
+
 // A password re-entered on the account page is rate limited like a
 // sign-in: a stolen session cannot guess it at will.
 func TestSelfServicePasswordRecheckLimited(t *testing.T) {

@@ -290,6 +290,26 @@ func importableHash(h string) bool {
 	return false
 }
 
+// SignInLimitKey names the budget of the per-account sign-in limit that an
+// attempt with login draws on: the account when login (a username or an
+// email address, any case) names one, so that its username and its
+// address share one budget; otherwise the normalized name typed. The same
+// key covers passwords re-entered for a known account (AccountLimitKey).
+func (s *Service) SignInLimitKey(ctx context.Context, login string) (string, error) {
+	login = strings.ToLower(strings.TrimSpace(login))
+	user, err := s.store.GetUserByLogin(ctx, login)
+	switch {
+	case err == nil:
+		return AccountLimitKey(user.ID), nil
+	case errors.Is(err, storage.ErrNotFound):
+		return "name:" + login, nil
+	}
+	return "", fmt.Errorf("looking up user: %w", err)
+}
+
+// AccountLimitKey is the per-account limit's key for a known account.
+func AccountLimitKey(userID string) string { return "acct:" + userID }
+
 // Authenticate checks a username-or-email and password. A failure is
 // ErrInvalidCredentials whether the account is unknown, the password wrong
 // or the account suspended or deleted; a *LockedError after too many

@@ -1602,3 +1602,25 @@ func TestEmailChangeKillsOldResetLinks(t *testing.T) {
 	_, err := e.svc.ResetPassword(e.ctx, reset, "a brand new password")
 	wantIs(t, "old reset link after an email change", err, ErrInvalidToken)
 }
+
+// An account's username and address draw on one sign-in budget; a name
+// that is no account is its own budget, however it is typed.
+func TestSignInLimitKey(t *testing.T) {
+	e := sqliteEnv(t)
+	ada := e.user(t, "ada", "Ada.L@Example.com", true)
+	for _, tc := range []struct{ login, want string }{
+		{"ada", AccountLimitKey(ada.ID)},
+		{" ADA ", AccountLimitKey(ada.ID)},
+		{"ada.l@example.com", AccountLimitKey(ada.ID)},
+		{"ADA.L@EXAMPLE.COM", AccountLimitKey(ada.ID)},
+		{"nobody", "name:nobody"},
+		{" NoBody ", "name:nobody"},
+		{"Nobody@Example.com", "name:nobody@example.com"},
+	} {
+		got, err := e.svc.SignInLimitKey(e.ctx, tc.login)
+		must(t, err)
+		if got != tc.want {
+			t.Errorf("SignInLimitKey(%q) = %q, want %q", tc.login, got, tc.want)
+		}
+	}
+}
