@@ -319,8 +319,7 @@ func (p *Provider) Challenge(r *http.Request, id string) (*Challenge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading challenge: %w", err)
 	}
-	c, err := r.Cookie(flowCookie)
-	if err != nil || !secret.Equal([]byte(bindingHash(c.Value)), []byte(pa.CSRFToken)) {
+	if !p.boundToBrowser(r, pa.CSRFToken) {
 		return nil, ErrNoChallenge
 	}
 	client, err := p.client(r.Context(), pa.ClientID)
@@ -355,6 +354,8 @@ func (p *Provider) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *Chall
 	}
 	at := sess.AuthTime
 	ch.pending.UserID, ch.pending.SessionID, ch.pending.AuthTime, ch.pending.AMR = user.ID, sess.ID, &at, amr
+	// The browser gets a new flow value; this request follows it.
+	ch.pending.CSRFToken = bindingHash(p.renewFlow(w, r))
 	// A consent given on this request belonged to whoever signed in
 	// before; the person signing in now decides for themselves.
 	ch.pending.ConsentGiven, ch.pending.GrantedScopes = false, nil
@@ -374,6 +375,7 @@ func (p *Provider) StartSession(w http.ResponseWriter, r *http.Request, user *st
 	if err != nil {
 		return err
 	}
+	p.renewFlow(w, r)
 	p.setCookie(w, SessionCookie, token, time.Until(sess.ExpiresAt))
 	return nil
 }
@@ -504,7 +506,8 @@ func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
 	p.clearCookie(w, SessionCookie)
 	// A new flow value for whoever uses this browser next: form tokens
 	// and pending requests of this person do not carry over.
-	p.clearCookie(w, flowCookie)
+	p.clearCookie(w, p.flowName)
+	p.clearCookie(w, p.prevFlowName)
 	if errors.Is(err, accounts.ErrNoSession) {
 		return nil
 	}

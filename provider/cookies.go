@@ -14,9 +14,26 @@ const (
 	// SessionCookie carries the browser session token.
 	SessionCookie = "latchkey_session"
 	// flowCookie binds pending authorizations (and form CSRF tokens) to
-	// the browser that started them.
+	// the browser that started them. It gets a new value at every sign-in.
 	flowCookie = "latchkey_flow"
+	// prevFlowCookie keeps the value flowCookie had before the last
+	// sign-in, for the pending requests that started with it (another tab
+	// in the middle of signing in); it is accepted for nothing else.
+	prevFlowCookie = "latchkey_flow_prev"
+	// hostPrefix pins a cookie to this exact host, path "/" and https
+	// (RFC 6265bis §4.1.3.2): a sibling subdomain cannot set or shadow it.
+	hostPrefix = "__Host-"
 )
+
+// flowCookieNames returns the flow cookies' names: with the __Host-
+// prefix when the issuer is https (browsers accept the prefix only on
+// Secure cookies, so a plain-http development issuer goes without).
+func flowCookieNames(secure bool) (current, prev string) {
+	if secure {
+		return hostPrefix + flowCookie, hostPrefix + prevFlowCookie
+	}
+	return flowCookie, prevFlowCookie
+}
 
 func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
@@ -37,16 +54,57 @@ func (p *Provider) clearCookie(w http.ResponseWriter, name string) {
 	})
 }
 
+// validFlow reports whether v looks like a flow value we issued.
+func validFlow(v string) bool { return len(v) >= 32 && len(v) <= 64 }
+
+// flowValue returns the browser's flow value from cookie name, if any.
+func flowValue(r *http.Request, name string) (string, bool) {
+	c, err := r.Cookie(name)
+	if err != nil || !validFlow(c.Value) {
+		return "", false
+	}
+	return c.Value, true
+}
+
+// flowLifetime: a day, long enough for any sign-in, short enough to not be
+// a tracker.
+const flowLifetime = 24 * time.Hour
+
 // flowBinding returns this browser's flow value, creating the cookie when
 // it is missing.
 func (p *Provider) flowBinding(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(flowCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
-		return c.Value
+	if v, ok := flowValue(r, p.flowName); ok {
+		return v
 	}
 	v := secret.Token(24)
-	// A day: long enough for any sign-in, short enough to not be a tracker.
-	p.setCookie(w, flowCookie, v, 24*time.Hour)
+	p.setCookie(w, p.flowName, v, flowLifetime)
 	return v
+}
+
+// renewFlow gives the browser a new flow value when it signs in, so that a
+// value known before (planted, or read over the person's shoulder) forges
+// no form token afterwards. The old value moves to the "previous" cookie
+// for as long as a pending authorization lives, where it is honoured only
+// for pending requests bound to it: another tab in the middle of signing
+// in keeps working. It returns the new value.
+func (p *Provider) renewFlow(w http.ResponseWriter, r *http.Request) string {
+	if old, ok := flowValue(r, p.flowName); ok {
+		p.setCookie(w, p.prevFlowName, old, p.cfg.LoginTTL)
+	}
+	v := secret.Token(24)
+	p.setCookie(w, p.flowName, v, flowLifetime)
+	return v
+}
+
+// boundToBrowser reports whether a pending authorization's binding is
+// this browser's flow value, or the value it had before its last sign-in.
+func (p *Provider) boundToBrowser(r *http.Request, binding string) bool {
+	for _, name := range []string{p.flowName, p.prevFlowName} {
+		if v, ok := flowValue(r, name); ok && secret.Equal([]byte(bindingHash(v)), []byte(binding)) {
+			return true
+		}
+	}
+	return false
 }
 
 // bindingHash is what a pending authorization stores of the flow value.
@@ -70,12 +128,23 @@ func (p *Provider) csrfFor(flow, purpose string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// CheckCSRF reports whether the request carries the right form token.
+// CheckCSRF reports whether the request carries the right form token: one
+// made from the current flow value, or from the previous one when the form
+// belongs to a pending authorization that started with it (a sign-in in
+// another tab renewed the value meanwhile).
 func (p *Provider) CheckCSRF(r *http.Request, purpose string) bool {
-	c, err := r.Cookie(flowCookie)
-	if err != nil || len(c.Value) < 32 || len(c.Value) > 64 {
+	got := []byte(r.PostFormValue("csrf_token"))
+	if cur, ok := flowValue(r, p.flowName); ok && hmac.Equal([]byte(p.csrfFor(cur, purpose)), got) {
+		return true
+	}
+	prev, ok := flowValue(r, p.prevFlowName)
+	if !ok || !hmac.Equal([]byte(p.csrfFor(prev, purpose)), got) {
 		return false
 	}
-	want := p.csrfFor(c.Value, purpose)
-	return hmac.Equal([]byte(want), []byte(r.PostFormValue("csrf_token")))
+	id := r.PostFormValue("challenge")
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	pa, err := p.store.GetPendingAuthorization(r.Context(), id)
+	return err == nil && secret.Equal([]byte(bindingHash(prev)), []byte(pa.CSRFToken))
 }

@@ -83,6 +83,8 @@ type Provider struct {
 	log       *slog.Logger
 	secure    bool // issuer is https: cookies get Secure
 	cookieKey []byte
+	// The flow cookies' names (__Host- prefixed on https).
+	flowName, prevFlowName string
 	metrics   interface{ TokenIssued(grantType string) }
 	recheck   interface {
 		Allow(key string) (ok bool, retryAfter time.Duration)
@@ -126,6 +128,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		metrics:   deps.Metrics,
 		recheck:   deps.Recheck,
 	}
+	p.flowName, p.prevFlowName = flowCookieNames(p.secure)
 	p.fcfg = &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenTTL,
 		RefreshTokenLifespan:            cfg.RefreshTokenTTL,
