@@ -103,6 +103,8 @@ var _ Accounts = (*accounts.Service)(nil)
 type Deps struct {
 	DB      Pinger
 	Metrics http.Handler // promhttp handler of the server's registry
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 	// Profiling serves Go's pprof profiles under /debug/pprof/.
 	Profiling bool
 

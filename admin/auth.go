@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"net"
 	"net/http"
@@ -58,15 +60,13 @@ func callerFrom(ctx context.Context) *caller {
 // then carries the caller and, for the audit log, the accounts.Actor.
 func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		if len(h) < len(bearerPrefix) || !strings.EqualFold(h[:len(bearerPrefix)], bearerPrefix) ||
-			strings.TrimSpace(h[len(bearerPrefix):]) == "" {
+		token, found := bearerToken(r)
+		if !found {
 			p := problem("unauthorized", "send an admin access token: Authorization: Bearer <token>")
 			p.header = http.Header{wwwAuthenticate: {`Bearer realm="` + authRealm + `"`}}
 			writeProblem(w, p)
 			return
 		}
-		token := strings.TrimSpace(h[len(bearerPrefix):])
 		var clientID string
 		var granted []string
 		var err error = errTokenTooLong
@@ -103,6 +103,45 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 }
 
 var errTokenTooLong = errors.New("token too long")
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header (the scheme in any case); false when there is none.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < len(bearerPrefix) || !strings.EqualFold(h[:len(bearerPrefix)], bearerPrefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(h[len(bearerPrefix):])
+	return token, token != ""
+}
+
+const metricsRealm = "latchkey-metrics"
+
+// requireMetricsToken guards /metrics with a static bearer token for
+// scrapers; an empty token leaves it open (the admin listener is private).
+// The tokens are compared as SHA-256 digests in constant time, so neither
+// the content nor the length of the token leaks through timing.
+func requireMetricsToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := bearerToken(r)
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			p := problem("unauthorized", "send the metrics token: Authorization: Bearer <token>")
+			challenge := `Bearer realm="` + metricsRealm + `"`
+			if ok {
+				challenge += `, error="invalid_token"`
+			}
+			p.header = http.Header{wwwAuthenticate: {challenge}}
+			writeProblem(w, p)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // remoteIP is the host of the connection's remote address. The admin
 // listener is not meant to sit behind a proxy, so no forwarding header is

@@ -2,7 +2,10 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -207,3 +210,51 @@ func TestInternalError(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// With a metrics token, /metrics wants exactly that bearer token; the
+// probes stay open. Without one it is open (TestNoAPIWithoutDeps).
+func TestMetricsToken(t *testing.T) {
+	const token = "scrape-0123456789abcdef"
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("metrics\n")) })
+	srv := httptest.NewServer(admin.NewServer(admin.Deps{DB: pingOK{}, Metrics: metrics, MetricsToken: token}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		name, path, authz string
+		status            int
+		challenge         string
+	}{
+		{"no token", "/metrics", "", 401, `Bearer realm="latchkey-metrics"`},
+		{"basic scheme", "/metrics", "Basic " + token, 401, `Bearer realm="latchkey-metrics"`},
+		{"empty bearer", "/metrics", "Bearer ", 401, `Bearer realm="latchkey-metrics"`},
+		{"wrong token", "/metrics", "Bearer scrape-0123456789abcdeF", 401, `error="invalid_token"`},
+		{"prefix", "/metrics", "Bearer scrape-", 401, `error="invalid_token"`},
+		{"longer", "/metrics", "Bearer " + token + "x", 401, `error="invalid_token"`},
+		{"right token", "/metrics", "Bearer " + token, 200, ""},
+		{"scheme is case-insensitive", "/metrics", "BEARER " + token, 200, ""},
+		{"healthz is open", "/healthz", "", 200, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rq, _ := http.NewRequest(http.MethodGet, srv.URL+tt.path, nil)
+			if tt.authz != "" {
+				rq.Header.Set("Authorization", tt.authz)
+			}
+			res, err := srv.Client().Do(rq)
+			must(t, err)
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.status {
+				t.Fatalf("GET %s with %q = %d %s, want %d", tt.path, tt.authz, res.StatusCode, body, tt.status)
+			}
+			if got := res.Header.Get("WWW-Authenticate"); !strings.Contains(got, tt.challenge) {
+				t.Fatalf("WWW-Authenticate %q, want it to contain %q", got, tt.challenge)
+			}
+			if tt.status == 401 && (res.Header.Get("Content-Type") != "application/problem+json" || strings.Contains(string(body), token)) {
+				t.Fatalf("401 body: %s %s", res.Header.Get("Content-Type"), body)
+			}
+		})
+	}
+}
+
+type pingOK struct{}
+
+func (pingOK) Ping(context.Context) error { return nil }

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/httpx"
 )
 
 // Request body limits.
@@ -79,6 +81,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return problem("invalid-json", "unexpected data after the JSON value")
+	}
+	// PostgreSQL refuses NUL in text: a "\u0000" escape is refused here,
+	// naming its field, instead of failing in the store as a 500.
+	if field, bad := httpx.InvalidJSONText(body); bad {
+		if field == "" {
+			return problem("bad-request", "the body "+httpx.TextRule)
+		}
+		return problem("bad-request", field+": "+httpx.TextRule, FieldError{Field: field, Message: httpx.TextRule})
 	}
 	return nil
 }

@@ -85,6 +85,12 @@ func invalidField(field, message string) *Problem {
 	return problem("validation", field+": "+message, FieldError{Field: field, Message: message})
 }
 
+// WriteBadRequest answers a 400 bad-request problem: the refusal of a
+// request whose input cannot be read at all (see httpx.RejectMalformedText).
+func WriteBadRequest(w http.ResponseWriter, _ *http.Request, detail string) {
+	writeProblem(w, problem("bad-request", detail))
+}
+
 func writeProblem(w http.ResponseWriter, p *Problem) {
 	for k, vs := range p.header {
 		for _, v := range vs {

@@ -11,7 +11,7 @@ import (
 func routes(r *mux.Router, d Deps) {
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", handleReadyz(d.DB)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", d.Metrics).Methods(http.MethodGet)
+	r.Handle("/metrics", requireMetricsToken(d.MetricsToken, d.Metrics)).Methods(http.MethodGet)
 	r.Handle("/openapi.yaml", handleOpenAPI()).Methods(http.MethodGet)
 	if d.Profiling {
 		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

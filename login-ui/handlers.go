@@ -30,7 +30,7 @@ func (u *UI) parseForm(w http.ResponseWriter, r *http.Request, purpose string) e
 }
 
 func (u *UI) badForm(w http.ResponseWriter, r *http.Request) {
-	u.pages.Error(w, r, http.StatusBadRequest, u.pages.t.SomethingWrong, u.pages.t.BadRequest)
+	u.pages.BadRequest(w, r, "")
 }
 
 func (u *UI) expired(w http.ResponseWriter, r *http.Request) {

@@ -234,6 +234,13 @@ func (p *Pages) Error(w http.ResponseWriter, _ *http.Request, status int, title,
 
 var _ provider.ErrorPage = (*Pages)(nil).Error
 
+// BadRequest renders the error page for a request that cannot be read (a
+// bad form, malformed input). It says no more than that: detail is for the
+// JSON answers, which a program reads; a person can only go back.
+func (p *Pages) BadRequest(w http.ResponseWriter, r *http.Request, _ string) {
+	p.Error(w, r, http.StatusBadRequest, p.t.SomethingWrong, p.t.BadRequest)
+}
+
 // UI serves the login pages.
 type UI struct {
 	pages    *Pages

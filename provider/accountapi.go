@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -144,7 +145,28 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	if dec.More() {
 		return errors.New("the body has data after the JSON object")
 	}
+	// PostgreSQL refuses NUL in text: a "\u0000" escape is refused here,
+	// naming its field, instead of failing in the store.
+	if field, bad := httpx.InvalidJSONText(body); bad {
+		return &fieldError{field: field, msg: field + " " + httpx.TextRule}
+	}
 	return nil
+}
+
+// fieldError is a body decodeStrict refused because of one field.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
+// writeBodyError answers 400 for a body decodeStrict refused, naming the
+// field at fault when there is one.
+func writeBodyError(w http.ResponseWriter, err error) {
+	var fields map[string]string
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		fields = map[string]string{fe.field: httpx.TextRule}
+	}
+	writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), fields)
 }
 
 // apiFail writes err: a validation error names its field (422), anything
@@ -196,7 +218,7 @@ func (p *Provider) handleAccountPatch() http.Handler {
 	return p.withAccount(ScopeAccountWrite, func(w http.ResponseWriter, r *http.Request, c accountCaller) {
 		var raw map[string]json.RawMessage
 		if err := decodeStrict(w, r, &raw); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			writeBodyError(w, err)
 			return
 		}
 		for k := range raw {
@@ -275,7 +297,7 @@ func (p *Provider) handleAccountPassword() http.Handler {
 			NewPassword     string `json:"new_password"`
 		}
 		if err := decodeStrict(w, r, &body); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			writeBodyError(w, err)
 			return
 		}
 		if c.user.PasswordHash == "" {
@@ -308,7 +330,7 @@ func (p *Provider) handleAccountDelete() http.Handler {
 			Password string `json:"password"`
 		}
 		if err := decodeStrict(w, r, &body); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			writeBodyError(w, err)
 			return
 		}
 		if p.recheckLimited(w, c.user.ID) {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -44,6 +45,28 @@ func (p *Provider) Routes(r *mux.Router) {
 	r.Handle("/account/me/password", p.handleAccountPassword()).Methods(http.MethodPost)
 	r.Handle("/account/me/sessions", p.handleAccountSessions()).Methods(http.MethodGet)
 	r.Handle("/account/me/sessions/{id}", p.handleAccountSessionDelete()).Methods(http.MethodDelete)
+}
+
+// AnswersJSON reports whether the public route at path answers errors with
+// an RFC 6749 JSON body: the endpoints clients call, the account API and
+// discovery. The endpoints a browser is sent to (authorize, resume,
+// logout) answer with the error page instead, as their other refusals do
+// (an authorization request that cannot be trusted is never redirected).
+func AnswersJSON(path string) bool {
+	switch path {
+	case pathAuthorize, PathResume, pathEndSession:
+		return false
+	case pathUserinfo, "/account/me":
+		return true
+	}
+	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/.well-known/") ||
+		strings.HasPrefix(path, "/account/me/")
+}
+
+// WriteInvalidRequest answers 400 invalid_request: the refusal of a
+// request whose input cannot be read at all (see httpx.RejectMalformedText).
+func WriteInvalidRequest(w http.ResponseWriter, _ *http.Request, description string) {
+	writeOAuthError(w, http.StatusBadRequest, "invalid_request", description)
 }
 
 func limitBody(h http.Handler) http.Handler {

@@ -436,6 +436,8 @@ func TestAccountAPI(t *testing.T) {
 		{"protected id", rw, "PATCH", "/account/me", js, `{"id":"u_x"}`, 422, "id"},
 		{"not JSON", rw, "PATCH", "/account/me", "text/plain", `display_name=H`, 400, ""},
 		{"trailing data", rw, "PATCH", "/account/me", js, `{"display_name":"H"} {}`, 400, ""},
+		{"NUL in a field", rw, "PATCH", "/account/me", js, `{"display_name":"H\u0000"}`, 400, "display_name"},
+		{"NUL in a password", rw, "POST", "/account/me/password", js, `{"current_password":"\u0000","new_password":"a new long password"}`, 400, "current_password"},
 		{"bad locale", rw, "PATCH", "/account/me", js, `{"locale":"not a locale!"}`, 422, "locale"},
 		{"wrong current password", rw, "POST", "/account/me/password", js, `{"current_password":"nope","new_password":"a new long password"}`, 422, "current_password"},
 		{"weak new password", rw, "POST", "/account/me/password", js, `{"current_password":"hank's password 1","new_password":"password"}`, 422, "new_password"},

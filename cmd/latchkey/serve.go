@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/admin"
 	"github.com/latchkey/latchkey/internal/config"
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/metrics"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	loginui "github.com/latchkey/latchkey/login-ui"
@@ -140,9 +141,18 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.provider.Routes(pub)
 	ui.Routes(pub)
 	fed.Routes(pub)
-	a.public = securityHeaders(pub)
-	a.admin = admin.NewServer(admin.Deps{DB: store, Metrics: m.Handler(), Profiling: cfg.Profiling,
-		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware})
+	// Malformed text is refused before any route sees it, on both
+	// listeners, each in the format of the route that was asked.
+	a.public = securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
+		if provider.AnswersJSON(r.URL.Path) {
+			provider.WriteInvalidRequest(w, r, detail)
+			return
+		}
+		pages.BadRequest(w, r, detail)
+	})(pub))
+	a.admin = httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
+		DB: store, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
+		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware}))
 	ok = true
 	return a, nil
 }
@@ -270,6 +280,29 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
+// Timeouts and limits of both listeners, kept in one place so that the
+// admin listener cannot drift from the public one: without them a client
+// holds a connection (and its goroutine) for as long as it likes by
+// sending its request a byte at a time. The write timeout does not cut
+// long pprof profiles short: net/http/pprof extends the connection's write
+// deadline by the profile's `seconds` itself.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// newServers returns the public and admin http.Servers, in that order.
+func newServers(public, admin http.Handler) []*http.Server {
+	mk := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+			WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+	}
+	return []*http.Server{mk(public), mk(admin)}
+}
+
 // runServe starts the public and admin listeners and the background jobs
 // (key refresh and rotation, pruning), and blocks until ctx ends; then it
 // shuts both listeners down gracefully.
@@ -295,11 +328,7 @@ func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *sl
 		_ = pubLn.Close()
 		return fmt.Errorf("LATCHKEY_ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
 	}
-	servers := []*http.Server{
-		{Handler: a.public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10},
-		{Handler: a.admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
-	}
+	servers := newServers(a.public, a.admin)
 	fmt.Fprintf(stdout, "latchkey: issuer %s\nlatchkey: public listener http://%s\nlatchkey: admin listener http://%s\n",
 		cfg.Issuer, pubLn.Addr(), admLn.Addr())
 

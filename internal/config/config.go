@@ -57,6 +57,9 @@ type UpstreamClaims struct {
 	HostedDomain string `yaml:"hosted_domain"` // default hd
 }
 
+// bearerToken is RFC 6750's b64token: what a Bearer header can carry.
+var bearerToken = regexp.MustCompile(`^[A-Za-z0-9\-._~+/]+=*$`)
+
 var upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // EnvPrefix is the prefix of every environment variable read by Load.
@@ -68,8 +71,9 @@ type Config struct {
 	Issuer              string // absolute http(s) URL without trailing slash
 	AllowInsecureIssuer bool   // allow an http issuer on a non-loopback host
 
-	HTTPAddr  string
-	AdminAddr string
+	HTTPAddr     string
+	AdminAddr    string
+	MetricsToken string // bearer token /metrics requires; "" = unauthenticated
 
 	DataDir         string
 	DatabaseURL     string
@@ -180,6 +184,8 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.HTTPAddr }},
 		{name: "admin_addr", def: "127.0.0.1:8081", help: "Listen address of the admin server (metrics, health). Keep it private.",
 			field: func(c *Config) any { return &c.AdminAddr }},
+		{name: "metrics_token", def: "", help: "Bearer token scrapers must send to /metrics on the admin listener (Authorization: Bearer TOKEN; at least 16 characters). When unset /metrics is unauthenticated: keep the admin listener on a private address. Prefer the environment over the flag.",
+			field: func(c *Config) any { return &c.MetricsToken }},
 		{name: "data_dir", def: "data", help: "Directory for local state: the development secret and the default SQLite database.",
 			field: func(c *Config) any { return &c.DataDir }},
 		{name: "database_url", docDef: "sqlite:<data_dir>/latchkey.db", help: "Database URL: postgres://, postgresql://, sqlite: or file:.",
@@ -673,6 +679,10 @@ func (c *Config) Validate() error {
 		bad("admin_addr", "%s", msg)
 	} else if c.AdminAddr == c.HTTPAddr && !strings.HasSuffix(c.AdminAddr, ":0") {
 		bad("admin_addr", "must differ from LATCHKEY_HTTP_ADDR (both %q)", c.AdminAddr)
+	}
+	if c.MetricsToken != "" && (len(c.MetricsToken) < 16 || !bearerToken.MatchString(c.MetricsToken)) {
+		// Do not echo it: it is a credential.
+		bad("metrics_token", "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and trailing =), as an Authorization header carries it")
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("data_dir", "must not be empty")

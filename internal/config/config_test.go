@@ -270,6 +270,10 @@ func TestInvalidEnv(t *testing.T) {
 			[]string{"LATCHKEY_HTTP_ADDR:"}},
 		{"same addrs", map[string]string{"LATCHKEY_HTTP_ADDR": ":9000", "LATCHKEY_ADMIN_ADDR": ":9000"},
 			[]string{"LATCHKEY_ADMIN_ADDR: must differ"}},
+		{"short metrics token", map[string]string{"LATCHKEY_METRICS_TOKEN": "hunter2"},
+			[]string{"LATCHKEY_METRICS_TOKEN: must be at least 16 characters"}},
+		{"metrics token with a space", map[string]string{"LATCHKEY_METRICS_TOKEN": "hunter2 hunter2 hunter2"},
+			[]string{"LATCHKEY_METRICS_TOKEN:"}},
 		{"several problems", map[string]string{"LATCHKEY_SECRET": "x", "LATCHKEY_LOG_FORMAT": "xml"},
 			[]string{"LATCHKEY_SECRET:", "LATCHKEY_LOG_FORMAT:"}},
 		{"several parse errors", map[string]string{"LATCHKEY_ID_TOKEN_TTL": "1 hour", "LATCHKEY_PRUNE_EVERY": "soon"},
@@ -306,6 +310,7 @@ func TestValidValues(t *testing.T) {
 		{"LATCHKEY_KEY_REFRESH_EVERY": "1m", "LATCHKEY_KEY_ROTATE_EVERY": "0", "LATCHKEY_KEY_PUBLISH_DELAY": "1s"},
 		{"LATCHKEY_ARGON2_MEMORY_KIB": "8192", "LATCHKEY_ARGON2_ITERATIONS": "1", "LATCHKEY_ARGON2_PARALLELISM": "4"},
 		{"LATCHKEY_PASSWORD_HASH_CONCURRENCY": "3", "LATCHKEY_ACCESS_TOKEN_TTL": " 2h "},
+		{"LATCHKEY_METRICS_TOKEN": "c2NyYXBlLXRva2VuLTEyMw=="},
 	} {
 		if _, err := Load(nil, env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)

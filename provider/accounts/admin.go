@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/text/language"
 
+	"github.com/latchkey/latchkey/internal/httpx"
 	lkmail "github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -673,6 +674,13 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) ([]ImportResult,
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			res.Error = "not a valid record: " + strings.TrimPrefix(err.Error(), "json: ")
+			out = append(out, res)
+			continue
+		}
+		// PostgreSQL refuses NUL in text; without this a "\u0000" would
+		// stop the whole import with a store error.
+		if field, bad := httpx.InvalidJSONText([]byte(raw)); bad {
+			res.Field, res.Error = field, httpx.TextRule
 			out = append(out, res)
 			continue
 		}
