@@ -649,9 +649,9 @@ func (s *SQLStore) GetPendingAuthorization(ctx context.Context, id string) (*Pen
 func (s *SQLStore) UpdatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error {
 	p.AuthTime = normTimePtr(p.AuthTime)
 	return s.updateOne(ctx, "update pending authorization",
-		`UPDATE pending_authorizations SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, consent_given = ?,
-			granted_scopes = ? WHERE id = ?`,
-		nullStr(p.UserID), p.SessionID, s.tsPtr(p.AuthTime), listVal(p.AMR), p.ConsentGiven, listVal(p.GrantedScopes), p.ID)
+		`UPDATE pending_authorizations SET csrf_token = ?, user_id = ?, session_id = ?, auth_time = ?, amr = ?,
+			consent_given = ?, granted_scopes = ? WHERE id = ?`,
+		p.CSRFToken, nullStr(p.UserID), p.SessionID, s.tsPtr(p.AuthTime), listVal(p.AMR), p.ConsentGiven, listVal(p.GrantedScopes), p.ID)
 }
 
 // DeletePendingAuthorization removes a challenge; ErrNotFound when missing.

@@ -368,7 +368,8 @@ type PendingAuthorizations interface {
 	CreatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error
 	// GetPendingAuthorization returns ErrNotFound when missing or expired.
 	GetPendingAuthorization(ctx context.Context, id string) (*PendingAuthorization, error)
-	// UpdatePendingAuthorization writes the login and consent fields.
+	// UpdatePendingAuthorization writes the browser binding (CSRFToken) and
+	// the login and consent fields.
 	UpdatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error
 	DeletePendingAuthorization(ctx context.Context, id string) error
 }

@@ -471,6 +471,7 @@ func testPendingAuthorizations(t *testing.T, st storage.Store) {
 
 	at := now().Add(-time.Second)
 	p.UserID, p.SessionID, p.AuthTime, p.AMR = "u1", "sid-1", &at, []string{"pwd"}
+	p.CSRFToken = "rebound-at-sign-in"
 	must(t, st.UpdatePendingAuthorization(bg, p))
 	got, err = st.GetPendingAuthorization(bg, "p1")
 	must(t, err)
