@@ -85,8 +85,8 @@ type Provider struct {
 	cookieKey []byte
 	// The flow cookies' names (__Host- prefixed on https).
 	flowName, prevFlowName string
-	metrics   interface{ TokenIssued(grantType string) }
-	recheck   interface {
+	metrics                interface{ TokenIssued(grantType string) }
+	recheck                interface {
 		Allow(key string) (ok bool, retryAfter time.Duration)
 	}
 
