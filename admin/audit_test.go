@@ -74,7 +74,7 @@ func TestAuditEvents(t *testing.T) {
 		tier := e.createTier(t, `{"name":"Audit tier"}`)
 		// A refused change records nothing.
 		other := e.createUser(t, "other")
-		wantField(t, e.send(t, req{method: "PATCH", path: "/v1/users/" + u.ID, token: "tok-write", body: `{"username":"other"}`}), 422, "username")
+		wantField(t, e.send(t, req{method: "PATCH", path: "/v1/users/" + u.ID, token: "tok-write", body: `{"username":"other"}`}), 409, "username")
 
 		all := e.auditPages(t, "/v1/audit-events?limit=500")
 		for _, tt := range []struct {

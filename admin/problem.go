@@ -113,6 +113,9 @@ func toProblem(log *slog.Logger, r *http.Request, err error) *Problem {
 	switch {
 	case errors.As(err, &p):
 		return p
+	case errors.Is(err, accounts.ErrTaken) && errors.As(err, &ve):
+		// A unique value another resource holds: 409, naming the field.
+		return problem("conflict", ve.Field+": "+ve.Message, FieldError{Field: ve.Field, Message: ve.Message})
 	case errors.As(err, &ve):
 		return invalidField(ve.Field, ve.Message)
 	case errors.Is(err, storage.ErrNotFound):

@@ -116,7 +116,8 @@ func TestCreateUserErrors(t *testing.T) {
 			{"password and hash", `{"username":"x1","email":"x1@example.com","password":"` + goodPW + `","password_hash":"$2a$10$abc"}`, "", 422, "password_hash", "validation"},
 			{"unknown hash", `{"username":"x1","email":"x1@example.com","password_hash":"md5:abc"}`, "", 422, "password_hash", "validation"},
 			{"unknown tier", `{"username":"x1","email":"x1@example.com","tier":"t_nope"}`, "", 422, "tier", "validation"},
-			{"taken", `{"username":"taken","email":"other@example.com"}`, "", 422, "username", "validation"},
+			{"taken username", `{"username":"taken","email":"other@example.com"}`, "", 409, "username", "conflict"},
+			{"taken email", `{"username":"x2","email":"TAKEN@example.com"}`, "", 409, "email", "conflict"},
 			{"display name too long", `{"username":"x1","email":"x1@example.com","display_name":"` + strings.Repeat("é", 101) + `"}`, "", 422, "display_name", "validation"},
 		}
 		for _, tt := range tests {
@@ -174,7 +175,8 @@ func TestPatchUserErrors(t *testing.T) {
 			{"wrong type", path, `{"email_verified":"yes"}`, "", 400, "email_verified"},
 			{"null username", path, `{"username":null}`, "", 422, "username"},
 			{"bad username", path, `{"username":"A B"}`, "", 422, "username"},
-			{"taken username", path, `{"username":"other"}`, "", 422, "username"},
+			{"taken username", path, `{"username":"other"}`, "", 409, "username"},
+			{"taken email", path, `{"email":"Other@Example.com"}`, "", 409, "email"},
 			{"bad email", path, `{"email":"nope"}`, "", 422, "email"},
 			{"bad locale", path, `{"locale":"not a tag!"}`, "", 422, "locale"},
 			{"http picture", path, `{"picture_url":"http://img.example/a.png"}`, "", 422, "picture_url"},

@@ -127,9 +127,45 @@ var (
 type ValidationError struct {
 	Field   string
 	Message string
+	// taken: the value is fine but unique and someone else's (a username,
+	// an email address, a tier name); errors.Is(err, ErrTaken) holds.
+	taken bool
 }
 
+// ErrTaken matches a ValidationError about a unique value that another
+// record holds, so that the admin API can answer it 409 Conflict. The
+// self-service pages answer it like any other field error.
+var ErrTaken = errors.New("accounts: value taken")
+
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Is makes errors.Is(err, ErrTaken) hold for a taken value.
+func (e *ValidationError) Is(target error) bool { return e.taken && target == ErrTaken }
+
+// taken is the ValidationError of a unique value someone else has.
+func taken(field string) error {
+	return &ValidationError{Field: field, Message: "is already taken", taken: true}
+}
+
+// checkUnique refuses a username or email address that another account
+// (not selfID) holds, naming the field. It runs before the write: after a
+// refused write PostgreSQL allows no further statement in the transaction,
+// so the store's duplicate error is only the backstop for a race.
+func (s *Service) checkUnique(ctx context.Context, selfID, username, email string) error {
+	for _, c := range []struct{ field, login string }{{"username", username}, {"email", email}} {
+		if c.login == "" {
+			continue
+		}
+		other, err := s.store.GetUserByLogin(ctx, c.login)
+		switch {
+		case err == nil && other.ID != selfID:
+			return taken(c.field)
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("checking %s: %w", c.field, err)
+		}
+	}
+	return nil
+}
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
@@ -159,7 +195,6 @@ var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,38}$`)
 // Messages shared by several rules.
 const (
 	msgUsername = "must be 2–39 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
-	msgTaken    = "username or email is already taken"
 	// msgUsernameTakenSince: a registration's username was taken by
 	// someone who confirmed first.
 	msgUsernameTakenSince = "was taken by someone else before you confirmed; choose another"
@@ -241,9 +276,12 @@ func (s *Service) createUser(ctx context.Context, u NewUser, action string) (*st
 		UpdatedAt:     now,
 	}
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.checkUnique(ctx, user.ID, user.Username, user.Email); err != nil {
+			return err
+		}
 		if err := s.store.CreateUser(ctx, user); err != nil {
 			if errors.Is(err, storage.ErrDuplicate) {
-				return invalid("username", msgTaken)
+				return taken("username") // raced checkUnique
 			}
 			return fmt.Errorf("creating user: %w", err)
 		}

@@ -107,9 +107,19 @@ func (s *Service) AdminUpdateUser(ctx context.Context, id string, version time.T
 	}
 	_, emailChanged := changes["email"]
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var username, email string
+		if _, ok := changes["username"]; ok {
+			username = u.Username
+		}
+		if emailChanged {
+			email = u.Email
+		}
+		if err := s.checkUnique(ctx, u.ID, username, email); err != nil {
+			return err
+		}
 		if err := s.store.UpdateUser(ctx, u); err != nil {
 			if errors.Is(err, storage.ErrDuplicate) {
-				return invalid("username", msgTaken)
+				return taken("username") // raced checkUnique
 			}
 			return err
 		}
@@ -420,7 +430,7 @@ func (s *Service) CreateTier(ctx context.Context, spec TierSpec) (*storage.Tier,
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.CreateTier(ctx, t); err != nil {
 			if errors.Is(err, storage.ErrDuplicate) {
-				return invalid("name", "is already taken")
+				return taken("name")
 			}
 			return err
 		}
@@ -459,7 +469,7 @@ func (s *Service) UpdateTier(ctx context.Context, id string, spec TierSpec) (*st
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.UpdateTier(ctx, t); err != nil {
 			if errors.Is(err, storage.ErrDuplicate) {
-				return invalid("name", "is already taken")
+				return taken("name")
 			}
 			return err
 		}

@@ -185,8 +185,11 @@ func (s *Service) confirmRegistration(ctx context.Context, hash []byte, username
 		u, err := s.createUser(ctx, NewUser{Username: reg.Username, Email: reg.Email, DisplayName: reg.DisplayName,
 			PasswordHash: reg.PasswordHash, EmailVerified: true, CreatedAt: reg.CreatedAt, registered: true}, AuditUserRegister)
 		var ve *ValidationError
-		if errors.As(err, &ve) && ve.Message == msgTaken {
+		if errors.Is(err, ErrTaken) && errors.As(err, &ve) && ve.Field == "username" {
 			return invalid("username", msgUsernameTakenSince)
+		}
+		if errors.Is(err, ErrTaken) {
+			return ErrAddressHasAccount // an account for the address raced this one
 		}
 		if err != nil {
 			return err
