@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -96,7 +96,7 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), callerKey{}, c)
 		ctx = accounts.WithActor(ctx, accounts.Actor{
-			Type: storage.ActorClient, ID: clientID, IP: remoteIP(r), UserAgent: r.UserAgent(),
+			Type: storage.ActorClient, ID: clientID, IP: clientip.From(r), UserAgent: r.UserAgent(),
 		})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -143,13 +143,3 @@ func requireMetricsToken(token string, next http.Handler) http.Handler {
 	})
 }
 
-// remoteIP is the host of the connection's remote address. The admin
-// listener is not meant to sit behind a proxy, so no forwarding header is
-// trusted.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}

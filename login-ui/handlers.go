@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -204,10 +204,8 @@ func (u *UI) withActor(next http.Handler) http.Handler {
 	})
 }
 
-// clientIP is the address rate limits are keyed by.
-func (u *UI) clientIP(r *http.Request) string {
-	return ratelimit.ClientIP(r, u.cfg.TrustedProxies)
-}
+// clientIP is the address rate limits are keyed by (see clientip).
+func (u *UI) clientIP(r *http.Request) string { return clientip.From(r) }
 
 // limited consumes one event of l for key; nil l never limits.
 func (u *UI) limited(l Limiter, key string) (time.Duration, bool) {

@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"time"
 
@@ -97,7 +96,6 @@ type Upstream struct {
 type Config struct {
 	RegistrationEnabled bool
 	Limits              Limits
-	TrustedProxies      []netip.Prefix // whose X-Forwarded-For is believed
 	Upstreams           []Upstream
 	// Metrics counts sign-in outcomes; nil counts nothing.
 	Metrics interface{ SignIn(outcome string) }

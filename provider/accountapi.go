@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -116,8 +116,7 @@ func (p *Provider) withAccount(scope string, h func(w http.ResponseWriter, r *ht
 			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The account is not active.")
 			return
 		}
-		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-		ctx := accounts.WithActor(r.Context(), accounts.Actor{Type: storage.ActorUser, ID: user.ID, IP: ip, UserAgent: r.UserAgent()})
+		ctx := accounts.WithActor(r.Context(), accounts.Actor{Type: storage.ActorUser, ID: user.ID, IP: clientip.From(r), UserAgent: r.UserAgent()})
 		h(w, r.WithContext(ctx), accountCaller{user: user, sessionID: sess.SessionID})
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -347,7 +348,7 @@ func (p *Provider) Challenge(r *http.Request, id string) (*Challenge, error) {
 func (p *Provider) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *Challenge, user *storage.User, amr []string) (string, error) {
 	ctx := r.Context()
 	token, sess, err := p.accounts.StartSession(ctx, user, accounts.SessionMeta{
-		AMR: amr, IP: clientIP(r), UserAgent: r.UserAgent(),
+		AMR: amr, IP: clientip.From(r), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
 		return "", err
@@ -370,7 +371,7 @@ func (p *Provider) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *Chall
 // opened directly) and sets the session cookie.
 func (p *Provider) StartSession(w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) error {
 	token, sess, err := p.accounts.StartSession(r.Context(), user, accounts.SessionMeta{
-		AMR: amr, IP: clientIP(r), UserAgent: r.UserAgent(),
+		AMR: amr, IP: clientip.From(r), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
 		return err
@@ -517,13 +518,3 @@ func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
 	return p.accounts.EndSession(r.Context(), sess.ID)
 }
 
-// clientIP is the peer address. Behind a proxy, operators put Latchkey
-// behind one that sets RemoteAddr correctly (PROXY protocol) — trusting
-// X-Forwarded-For blindly would let anyone pick their IP.
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/admin"
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/metrics"
@@ -129,7 +130,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Secret:         []byte(cfg.Secret),
 		Replay:         store,
 		Secure:         strings.HasPrefix(cfg.Issuer, "https://"),
-		TrustedProxies: uiCfg.TrustedProxies,
 		Logger:         log,
 		Metrics:        m,
 	})
@@ -143,16 +143,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	fed.Routes(pub)
 	// Malformed text is refused before any route sees it, on both
 	// listeners, each in the format of the route that was asked.
-	a.public = securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
+	// The client's address is decided once per request, the same way on
+	// both listeners, for every log, limit and session that records it.
+	proxies, err := clientip.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %w", err)
+	}
+	withIP := clientip.Middleware(proxies)
+	a.public = withIP(securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
 		if provider.AnswersJSON(r.URL.Path) {
 			provider.WriteInvalidRequest(w, r, detail)
 			return
 		}
 		pages.BadRequest(w, r, detail)
-	})(pub))
-	a.admin = httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
+	})(pub)))
+	a.admin = withIP(httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
 		DB: store, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
-		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware}))
+		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware})))
 	ok = true
 	return a, nil
 }
@@ -236,10 +243,6 @@ func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger, 
 // loginUIConfig turns the settings into the login UI's behaviour; the
 // values were validated when the configuration was loaded.
 func loginUIConfig(cfg *config.Config) (loginui.Config, error) {
-	proxies, err := ratelimit.ParseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return loginui.Config{}, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %w", err)
-	}
 	limiter := func(env, spec string) (loginui.Limiter, error) {
 		l, err := ratelimit.ParseLimit(spec)
 		if err != nil {
@@ -269,7 +272,7 @@ func loginUIConfig(cfg *config.Config) (loginui.Config, error) {
 			*x.dst = l
 		}
 	}
-	return loginui.Config{RegistrationEnabled: cfg.Registration, Limits: lim, TrustedProxies: proxies}, nil
+	return loginui.Config{RegistrationEnabled: cfg.Registration, Limits: lim}, nil
 }
 
 // securityHeaders sets headers every public response should carry.

@@ -31,6 +31,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 )
 
@@ -760,7 +761,7 @@ func (c *Config) Validate() error {
 			bad(name, "%v", err)
 		}
 	}
-	if _, err := ratelimit.ParseTrustedProxies(c.TrustedProxies); err != nil {
+	if _, err := clientip.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
 	}
 	if c.LockoutThreshold < 0 {

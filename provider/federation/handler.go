@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/ory/fosite"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/secret"
 	loginui "github.com/latchkey/latchkey/login-ui"
 	"github.com/latchkey/latchkey/provider"
@@ -61,9 +60,6 @@ type Deps struct {
 	Secret     []byte // LATCHKEY_SECRET; the cookie key derives from it
 	Replay     ReplayGuard
 	Secure     bool // the issuer is https: the cookie gets Secure
-	// TrustedProxies are the proxies whose X-Forwarded-For is believed
-	// for the audit log's address.
-	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
 	// Metrics counts federated sign-in outcomes; nil counts nothing.
 	Metrics interface{ SignIn(outcome string) }
@@ -265,7 +261,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	actx := accounts.WithActor(ctx, accounts.Actor{Type: storage.ActorUser,
-		IP: ratelimit.ClientIP(r, h.d.TrustedProxies), UserAgent: r.UserAgent()})
+		IP: clientip.From(r), UserAgent: r.UserAgent()})
 	user, err := h.d.Accounts.FederatedSignIn(actx, accounts.FederatedClaims{
 		Upstream:      c.ID(),
 		Subject:       id.Subject,

@@ -1,6 +1,7 @@
-package ratelimit
+package clientip
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
@@ -8,7 +9,7 @@ import (
 	"testing"
 )
 
-func TestClientIP(t *testing.T) {
+func TestResolve(t *testing.T) {
 	trusted, err := ParseTrustedProxies("10.0.0.0/8, 192.0.2.1, fd00::/8")
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +95,8 @@ func TestClientIP(t *testing.T) {
 			for _, v := range tt.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			if got := ClientIP(r, tt.trusted); got != tt.want {
-				t.Errorf("ClientIP(RemoteAddr=%q, XFF=%q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
+			if got := Resolve(r, tt.trusted); got != tt.want {
+				t.Errorf("Resolve(RemoteAddr=%q, XFF=%q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
 			}
 		})
 	}
@@ -141,5 +142,27 @@ func TestParseTrustedProxies(t *testing.T) {
 				t.Errorf("ParseTrustedProxies(%q) = %v, want %v", tt.in, gotS, tt.want)
 			}
 		})
+	}
+}
+
+// Every handler behind the middleware reads the one resolved address;
+// without it, From trusts no forwarding header.
+func TestMiddlewareAndFrom(t *testing.T) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.1.2.3:443"
+	r.Header.Set("X-Forwarded-For", "198.51.100.7")
+	if got := From(r); got != "10.1.2.3" {
+		t.Fatalf("From without the middleware = %q, want the peer", got)
+	}
+	var seen string
+	Middleware(trusted)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		seen = From(r)
+	})).ServeHTTP(httptest.NewRecorder(), r)
+	if seen != "198.51.100.7" {
+		t.Fatalf("From behind the middleware = %q, want the forwarded client", seen)
 	}
 }

@@ -1,13 +1,44 @@
-package ratelimit
+// Package clientip decides, once per request and in one place, which
+// address a request came from: for rate limits, the audit log, the
+// session list and every other place that records a client's IP.
+// LATCHKEY_TRUSTED_PROXIES names the reverse proxies whose
+// X-Forwarded-For is believed; nothing else is.
+package clientip
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 )
 
-// ClientIP returns the client's IP for rate-limit keys.
+type ctxKey struct{}
+
+// Middleware resolves the client's address of every request (Resolve,
+// trusting the proxies in trusted) and keeps it in the request's context
+// for From. Both listeners mount it, so every handler sees the same
+// answer.
+func Middleware(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := context.WithValue(r.Context(), ctxKey{}, Resolve(r, trusted))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// From returns the client's address that Middleware resolved for r.
+// Without the middleware (a handler under test) it is the connection's
+// peer, trusting no proxy.
+func From(r *http.Request) string {
+	if ip, ok := r.Context().Value(ctxKey{}).(string); ok {
+		return ip
+	}
+	return Resolve(r, nil)
+}
+
+// Resolve returns the client's IP.
 //
 // It is the host of r.RemoteAddr, unless that peer is in trusted: then
 // X-Forwarded-For (all its header lines, in order) is read from the right,
@@ -20,7 +51,7 @@ import (
 // IPv4-mapped IPv6 addresses are returned as IPv4 and zones are dropped, so
 // one client gets one key. If RemoteAddr is not an address (it always is for
 // net/http servers on TCP), it is returned unchanged.
-func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+func Resolve(r *http.Request, trusted []netip.Prefix) string {
 	peer, ok := parseHostAddr(r.RemoteAddr)
 	if !ok {
 		return r.RemoteAddr
@@ -92,7 +123,7 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 		if strings.Contains(item, "/") {
 			p, err := netip.ParsePrefix(item)
 			if err != nil {
-				return nil, fmt.Errorf("ratelimit: invalid trusted proxy %q: %v", item, err)
+				return nil, fmt.Errorf("clientip: invalid trusted proxy %q: %v", item, err)
 			}
 			if p.Addr().Is4In6() && p.Bits() >= 96 {
 				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
@@ -102,11 +133,11 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 		}
 		a, err := netip.ParseAddr(item)
 		if err != nil {
-			return nil, fmt.Errorf("ratelimit: invalid trusted proxy %q: %v", item, err)
+			return nil, fmt.Errorf("clientip: invalid trusted proxy %q: %v", item, err)
 		}
 		a = a.Unmap()
 		if a.Zone() != "" {
-			return nil, fmt.Errorf("ratelimit: invalid trusted proxy %q: zones are not supported", item)
+			return nil, fmt.Errorf("clientip: invalid trusted proxy %q: zones are not supported", item)
 		}
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
