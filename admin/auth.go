@@ -142,4 +142,3 @@ func requireMetricsToken(token string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-

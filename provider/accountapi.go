@@ -14,8 +14,8 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
-	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/clientip"
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )

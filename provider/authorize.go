@@ -517,4 +517,3 @@ func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
 	}
 	return p.accounts.EndSession(r.Context(), sess.ID)
 }
-

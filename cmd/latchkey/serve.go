@@ -123,15 +123,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	fed := federation.NewHandler(federation.Deps{
-		Connectors:     a.upstreams,
-		Flow:           a.provider,
-		Accounts:       a.accounts,
-		ErrorPage:      pages.Error,
-		Secret:         []byte(cfg.Secret),
-		Replay:         store,
-		Secure:         strings.HasPrefix(cfg.Issuer, "https://"),
-		Logger:         log,
-		Metrics:        m,
+		Connectors: a.upstreams,
+		Flow:       a.provider,
+		Accounts:   a.accounts,
+		ErrorPage:  pages.Error,
+		Secret:     []byte(cfg.Secret),
+		Replay:     store,
+		Secure:     strings.HasPrefix(cfg.Issuer, "https://"),
+		Logger:     log,
+		Metrics:    m,
 	})
 	uiCfg.Upstreams = fed.Buttons()
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)

@@ -60,7 +60,7 @@ type Deps struct {
 	Secret     []byte // LATCHKEY_SECRET; the cookie key derives from it
 	Replay     ReplayGuard
 	Secure     bool // the issuer is https: the cookie gets Secure
-	Logger         *slog.Logger
+	Logger     *slog.Logger
 	// Metrics counts federated sign-in outcomes; nil counts nothing.
 	Metrics interface{ SignIn(outcome string) }
 }
