@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,6 +173,12 @@ func writeBodyError(w http.ResponseWriter, err error) {
 // apiFail writes err: a validation error names its field (422), anything
 // else is a 500.
 func (p *Provider) apiFail(w http.ResponseWriter, err error) {
+	var limited errRecheckLimited
+	if errors.As(err, &limited) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((max(limited.wait, time.Second)+time.Second-1)/time.Second)))
+		writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many password attempts; try again later.", nil)
+		return
+	}
 	var ve *accounts.ValidationError
 	if errors.As(err, &ve) {
 		writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", ve.Error(), map[string]string{ve.Field: ve.Message})
@@ -184,25 +192,24 @@ func (p *Provider) apiFail(w http.ResponseWriter, err error) {
 	writeAPIError(w, http.StatusInternalServerError, "server_error", "Something went wrong.", nil)
 }
 
-// recheckLimited answers 429 when the account's password has been checked
-// too often through the API: a stolen token cannot guess it at will.
-func (p *Provider) recheckLimited(w http.ResponseWriter, userID string) bool {
-	if p.recheck == nil {
-		return false
-	}
-	ok, wait := p.recheck.Allow("login:" + accounts.AccountLimitKey(userID))
-	if ok {
-		return false
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(int((max(wait, time.Second)+time.Second-1)/time.Second)))
-	writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many password attempts; try again later.", nil)
-	return true
-}
+// errRecheckLimited: the account's password was checked too often through
+// the API; a stolen token cannot guess it at will.
+type errRecheckLimited struct{ wait time.Duration }
 
-// protectedAccountFields are fields a person can see but never set.
-var protectedAccountFields = map[string]bool{
-	"id": true, "email_verified": true, "tier": true, "created_at": true, "updated_at": true,
-	"password_hash": true, "has_password": true, "status": true,
+func (e errRecheckLimited) Error() string { return "too many password attempts" }
+
+// recheck is the account API's accounts.BeforePasswordCheck: the pages'
+// per-account sign-in limit.
+func (p *Provider) recheck(userID string) accounts.BeforePasswordCheck {
+	return func() error {
+		if p.recheckLimit == nil {
+			return nil
+		}
+		if ok, wait := p.recheckLimit.Allow("login:" + accounts.AccountLimitKey(userID)); !ok {
+			return errRecheckLimited{wait}
+		}
+		return nil
+	}
 }
 
 func (p *Provider) handleAccountGet() http.Handler {
@@ -220,12 +227,9 @@ func (p *Provider) handleAccountPatch() http.Handler {
 			writeBodyError(w, err)
 			return
 		}
-		for k := range raw {
-			if protectedAccountFields[k] {
-				writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", k+" cannot be changed",
-					map[string]string{k: "cannot be changed"})
-				return
-			}
+		if err := accounts.CheckSettableFields(slices.Sorted(maps.Keys(raw))); err != nil {
+			p.apiFail(w, err)
+			return
 		}
 		var body struct {
 			Username    *string `json:"username"`
@@ -247,42 +251,17 @@ func (p *Provider) handleAccountPatch() http.Handler {
 				"the body is not valid: "+strings.TrimPrefix(err.Error(), "json: "), nil)
 			return
 		}
-		ctx := r.Context()
-		if body.Email != nil && !strings.EqualFold(*body.Email, c.user.Email) {
-			if c.user.PasswordHash == "" {
-				writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", "email: set a password on the account page first",
-					map[string]string{"email": "cannot be changed through the API on an account without a password"})
-				return
-			}
-			if p.recheckLimited(w, c.user.ID) {
-				return
-			}
-			cur := ""
-			if body.CurrentPassword != nil {
-				cur = *body.CurrentPassword
-			}
-			if err := p.accounts.VerifyPassword(ctx, c.user, cur); err != nil {
-				var ve *accounts.ValidationError
-				if errors.As(err, &ve) {
-					err = &accounts.ValidationError{Field: "current_password", Message: ve.Message}
-				}
-				p.apiFail(w, err)
-				return
-			}
-		}
-		user, err := p.accounts.UpdateProfile(ctx, c.user.ID, accounts.ProfileUpdate{
-			Username: body.Username, DisplayName: body.DisplayName, PictureURL: body.PictureURL, Locale: body.Locale,
-		})
+		user, moved, err := p.accounts.UpdateProfileByToken(r.Context(), c.user, accounts.TokenProfileChange{
+			ProfileUpdate: accounts.ProfileUpdate{Username: body.Username, DisplayName: body.DisplayName,
+				PictureURL: body.PictureURL, Locale: body.Locale},
+			Email: body.Email, CurrentPassword: body.CurrentPassword,
+		}, p.recheck(c.user.ID))
 		if err != nil {
 			p.apiFail(w, err)
 			return
 		}
 		status := http.StatusOK
-		if body.Email != nil && !strings.EqualFold(*body.Email, user.Email) {
-			if err := p.accounts.ChangeEmail(ctx, user.ID, *body.Email); err != nil {
-				p.apiFail(w, err)
-				return
-			}
+		if moved {
 			status = http.StatusAccepted // the email changes once confirmed
 		}
 		writeAPIJSON(w, status, toAccountJSON(user))
@@ -299,23 +278,8 @@ func (p *Provider) handleAccountPassword() http.Handler {
 			writeBodyError(w, err)
 			return
 		}
-		if c.user.PasswordHash == "" {
-			// A token alone must not add a password to an account that
-			// signs in through a provider; the account page can.
-			writeAPIError(w, http.StatusUnprocessableEntity, "invalid_request", "current_password: this account has no password",
-				map[string]string{"current_password": "this account has no password; set one on the account page"})
-			return
-		}
-		if p.recheckLimited(w, c.user.ID) {
-			return
-		}
-		err := p.accounts.ChangePassword(r.Context(), c.user.ID, body.CurrentPassword, body.NewPassword, c.sessionID)
-		var ve *accounts.ValidationError
-		if errors.As(err, &ve) && ve.Field == "password" {
-			ve = &accounts.ValidationError{Field: "new_password", Message: ve.Message}
-			err = ve
-		}
-		if err != nil {
+		if err := p.accounts.ChangePasswordByToken(r.Context(), c.user, body.CurrentPassword, body.NewPassword,
+			c.sessionID, p.recheck(c.user.ID)); err != nil {
 			p.apiFail(w, err)
 			return
 		}
@@ -332,10 +296,7 @@ func (p *Provider) handleAccountDelete() http.Handler {
 			writeBodyError(w, err)
 			return
 		}
-		if p.recheckLimited(w, c.user.ID) {
-			return
-		}
-		if err := p.accounts.DeleteAccount(r.Context(), c.user.ID, body.Password); err != nil {
+		if err := p.accounts.DeleteAccountByToken(r.Context(), c.user, body.Password, p.recheck(c.user.ID)); err != nil {
 			p.apiFail(w, err)
 			return
 		}

@@ -82,7 +82,7 @@ func (p *Provider) handleAuthorize() http.Handler {
 			return
 		}
 		if !needLogin {
-			granted, needConsent, err := p.consentDecision(ctx, client, user.ID, ar.GetRequestedScopes())
+			granted, needConsent, err := p.accounts.ConsentNeeded(ctx, client, user.ID, ar.GetRequestedScopes())
 			if err != nil {
 				p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 				return
@@ -152,24 +152,6 @@ func checkPKCE(client *storage.Client, form url.Values) error {
 		return fosite.ErrInvalidRequest.WithHint("Only code_challenge_method=S256 is supported.")
 	}
 	return nil
-}
-
-// consentDecision returns the scopes to grant without asking, and whether
-// the person must be asked.
-func (p *Provider) consentDecision(ctx context.Context, client *storage.Client, userID string, requested []string) ([]string, bool, error) {
-	if client.FirstParty {
-		return requested, false, nil
-	}
-	prior, err := p.accounts.Consent(ctx, userID, client.ID)
-	if err != nil {
-		return nil, false, err
-	}
-	for _, s := range requested {
-		if !slices.Contains(prior, s) {
-			return nil, true, nil
-		}
-	}
-	return requested, false, nil
 }
 
 // finish issues the authorization response for user.
@@ -472,7 +454,7 @@ func (p *Provider) handleResume() http.Handler {
 		}
 		granted := pa.GrantedScopes
 		if !pa.ConsentGiven {
-			g, need, err := p.consentDecision(ctx, ch.Client, user.ID, ar.GetRequestedScopes())
+			g, need, err := p.accounts.ConsentNeeded(ctx, ch.Client, user.ID, ar.GetRequestedScopes())
 			if err != nil {
 				p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 				return

@@ -86,7 +86,9 @@ type Provider struct {
 	// The flow cookies' names (__Host- prefixed on https).
 	flowName, prevFlowName string
 	metrics                interface{ TokenIssued(grantType string) }
-	recheck                interface {
+	// recheckLimit is the per-account limit on passwords checked through
+	// the account API (see recheck); nil limits nothing.
+	recheckLimit interface {
 		Allow(key string) (ok bool, retryAfter time.Duration)
 	}
 
@@ -117,16 +119,16 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		deps.ErrorPage = plainErrorPage
 	}
 	p := &Provider{
-		cfg:       cfg,
-		store:     deps.Store,
-		accounts:  deps.Accounts,
-		keys:      deps.Keys,
-		errorPage: deps.ErrorPage,
-		log:       deps.Logger,
-		secure:    u.Scheme == "https",
-		cookieKey: derive(cfg.Secret, "latchkey cookies v1"),
-		metrics:   deps.Metrics,
-		recheck:   deps.Recheck,
+		cfg:          cfg,
+		store:        deps.Store,
+		accounts:     deps.Accounts,
+		keys:         deps.Keys,
+		errorPage:    deps.ErrorPage,
+		log:          deps.Logger,
+		secure:       u.Scheme == "https",
+		cookieKey:    derive(cfg.Secret, "latchkey cookies v1"),
+		metrics:      deps.Metrics,
+		recheckLimit: deps.Recheck,
 	}
 	p.flowName, p.prevFlowName = flowCookieNames(p.secure)
 	p.fcfg = &fosite.Config{
