@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/migrations"
@@ -45,13 +47,32 @@ func (e *env) rootCmd() *cobra.Command {
 		Long: "Latchkey is an OpenID Connect provider in one binary.\n\n" +
 			"Every setting can be given as a flag, as a LATCHKEY_* environment variable\n" +
 			"or in a YAML file (--config); flags win over the environment, which wins\n" +
-			"over the file.",
+			"over the file. `latchkey serve --help` and `latchkey settings` list them all.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	config.RegisterFlags(root.PersistentFlags())
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.clientsCmd(), e.usersCmd(), e.keysCmd(), e.settingsCmd(), e.versionCmd())
+	serve := e.serveCmd()
+	root.AddCommand(serve, e.migrateCmd(), e.clientsCmd(), e.usersCmd(), e.keysCmd(), e.settingsCmd(), e.versionCmd())
+	// Every setting is accepted by every command (a CLI command reads the
+	// same configuration as the server), but only serve's help lists them
+	// all; the others list their own flags and the few settings a command
+	// line needs. `latchkey settings` lists everything.
+	defaultHelp := root.HelpFunc()
+	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		if cmd != serve {
+			root.PersistentFlags().VisitAll(func(f *pflag.Flag) {
+				f.Hidden = !slices.Contains(commandLineSettings(), f.Name)
+			})
+		}
+		defaultHelp(cmd, args)
+	})
 	return root
+}
+
+// commandLineSettings are the settings the help of every command lists.
+func commandLineSettings() []string {
+	return []string{"config", "database-url", "data-dir", "secret", "log-level", "log-format"}
 }
 
 // load reads the configuration for cmd and makes sure the data directory

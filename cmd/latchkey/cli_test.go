@@ -238,3 +238,95 @@ func demoRun(t *testing.T, c *cliEnv) string {
 	}
 	return out.String()
 }
+
+// The operator's user commands: list, get and the lifecycle changes, by
+// id, username or email, with their refusals naming the flag.
+func TestCLIUserLifecycle(t *testing.T) {
+	c := newCLIEnv(t)
+	var ada, bob userJSON
+	c.mustJSON(&ada, "correct horse battery staple\n", "users", "create", "--json", "--username", "ada",
+		"--email", "ada@example.com", "--password-stdin", "--email-verified")
+	c.mustJSON(&bob, "", "users", "create", "--json", "--username", "bob", "--email", "bob@example.com")
+
+	var page struct {
+		Users []userJSON `json:"users"`
+		Next  string     `json:"next"`
+	}
+	c.mustJSON(&page, "", "users", "list", "--json", "--limit", "1")
+	if len(page.Users) != 1 || page.Next == "" {
+		t.Fatalf("first page %+v", page)
+	}
+	c.mustJSON(&page, "", "users", "list", "--json", "--q", "ada")
+	if len(page.Users) != 1 || page.Users[0].ID != ada.ID || !page.Users[0].HasPassword {
+		t.Fatalf("search %+v", page)
+	}
+	var got userJSON
+	for _, ref := range []string{ada.ID, "ada", "ADA@example.com"} {
+		c.mustJSON(&got, "", "users", "get", "--json", ref)
+		if got.ID != ada.ID || got.Status != "active" {
+			t.Fatalf("get %s: %+v", ref, got)
+		}
+	}
+	if _, _, err := c.run("", "users", "get", "nobody"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("get nobody: %v", err)
+	}
+
+	if _, _, err := c.run("", "users", "suspend", "ada"); err == nil || !strings.Contains(err.Error(), "--reason") {
+		t.Fatalf("suspend without a reason: %v", err)
+	}
+	for _, step := range []struct {
+		args   []string
+		status string
+	}{
+		{[]string{"users", "suspend", "ada", "--reason", "abuse report"}, "suspended"},
+		{[]string{"users", "unsuspend", "ada@example.com", "--reason", "cleared"}, "active"},
+		{[]string{"users", "delete", ada.ID}, "deleted"},
+		{[]string{"users", "restore", "ada"}, "active"},
+	} {
+		c.mustJSON(&got, "", append(step.args, "--json")...)
+		if got.Status != step.status {
+			t.Fatalf("%v: status %s, want %s", step.args, got.Status, step.status)
+		}
+	}
+	if _, _, err := c.run("", "users", "delete", "bob", "--hard"); err == nil || !strings.Contains(err.Error(), "--reason") {
+		t.Fatalf("hard delete without a reason: %v", err)
+	}
+	var hard map[string]any
+	c.mustJSON(&hard, "", "users", "delete", "bob", "--hard", "--reason", "GDPR request", "--json")
+	if hard["deleted"] != "hard" {
+		t.Fatalf("hard delete: %v", hard)
+	}
+	if _, _, err := c.run("", "users", "get", bob.ID); err == nil {
+		t.Fatal("a hard-deleted user is still there")
+	}
+}
+
+// A subcommand's help lists its own flags and the few settings a command
+// line needs, not the server's every setting; serve's help lists them all.
+func TestCLIHelpPerCommand(t *testing.T) {
+	c := newCLIEnv(t)
+	for _, args := range [][]string{{"users", "list", "--help"}, {"clients", "create", "--help"}, {"keys", "--help"}, {"--help"}} {
+		out, _, err := c.run("", args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, want := range []string{"--database-url", "--config"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: help lacks %s", args, want)
+			}
+		}
+		for _, server := range []string{"--access-token-ttl", "--brand-color", "--smtp-url", "--argon2-memory-kib"} {
+			if strings.Contains(out, server) {
+				t.Errorf("%v: help lists the server setting %s", args, server)
+			}
+		}
+	}
+	out, _, err := c.run("", "serve", "--help")
+	if err != nil || !strings.Contains(out, "--access-token-ttl") || !strings.Contains(out, "--brand-color") {
+		t.Fatalf("serve --help: %v\n%s", err, out)
+	}
+	// Settings are still accepted everywhere.
+	if _, _, err := c.run("", "users", "list", "--access-token-ttl", "5m"); err != nil {
+		t.Fatalf("a setting flag on a subcommand: %v", err)
+	}
+}

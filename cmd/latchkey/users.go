@@ -95,5 +95,6 @@ func (e *env) usersCmd() *cobra.Command {
 	}
 	unlock.Flags().BoolVar(&unlockJSON, "json", false, "print JSON")
 	cmd.AddCommand(create, unlock)
+	cmd.AddCommand(e.manageUsersCmds()...)
 	return cmd
 }
