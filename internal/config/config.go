@@ -105,6 +105,7 @@ type Config struct {
 
 	LogLevel  string // debug|info|warn|error
 	LogFormat string // text|json
+	AccessLog bool   // one info line per request
 
 	// Login UI, branding and the account lifecycle.
 	BrandName            string
@@ -233,6 +234,8 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.LogLevel }},
 		{name: "log_format", def: "text", help: "Log format: text or json.",
 			field: func(c *Config) any { return &c.LogFormat }},
+		{name: "access_log", def: "true", help: "Log one info line per request (method, route, status, duration, request id, client id).",
+			field: func(c *Config) any { return &c.AccessLog }},
 		{name: "brand_name", def: "Latchkey", help: "Product name shown on the pages and in emails.",
 			field: func(c *Config) any { return &c.BrandName }},
 		{name: "brand_logo_url", def: "", help: "https URL of a logo shown instead of the product name.",
