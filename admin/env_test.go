@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // These tests run the admin API over HTTP against real storage (SQLite
@@ -76,7 +77,7 @@ func (c *clock) advance(d time.Duration) {
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	st    *storage.SQLStore
+	st    *sqlstore.SQLStore
 	acc   *accounts.Service
 	keys  *keys.Manager
 	clock *clock

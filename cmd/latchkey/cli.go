@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/migrations"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // env is what every command runs with: the process's environment and
@@ -73,8 +74,8 @@ func (e *env) load(cmd *cobra.Command) (*config.Config, *slog.Logger, error) {
 
 // openStore connects to the configured database and, unless disabled,
 // brings its schema up to date.
-func openStore(ctx context.Context, cfg *config.Config) (*storage.SQLStore, error) {
-	store, err := storage.Open(ctx, cfg.DatabaseURL)
+func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.SQLStore, error) {
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: %w", err)
 	}
@@ -92,7 +93,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*storage.SQLStore, erro
 }
 
 // withStore runs fn with the configured store open.
-func (e *env) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error) error {
+func (e *env) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *sqlstore.SQLStore) error) error {
 	cfg, log, err := e.load(cmd)
 	if err != nil {
 		return err

@@ -25,14 +25,14 @@ import (
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/federation"
 	"github.com/latchkey/latchkey/provider/keys"
-	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // app is one running Latchkey: the wired components behind both listeners.
 type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	store    *storage.SQLStore
+	store    *sqlstore.SQLStore
 	keys     *keys.Manager
 	accounts *accounts.Service
 	provider *provider.Provider
@@ -194,7 +194,7 @@ func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([
 	return out, nil
 }
 
-func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) (*keys.Manager, error) {
+func newKeyManager(cfg *config.Config, store *sqlstore.SQLStore, log *slog.Logger) (*keys.Manager, error) {
 	tokenLifetime := max(cfg.IDTokenTTL, cfg.AccessTokenTTL)
 	return keys.New(store, keys.Config{
 		Secret:        []byte(cfg.Secret),
@@ -209,7 +209,7 @@ func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger
 
 // newAccounts builds the account rules; mailer may be nil (the CLI sends
 // no email).
-func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger, mailer accounts.Mailer) *accounts.Service {
+func newAccounts(cfg *config.Config, store *sqlstore.SQLStore, log *slog.Logger, mailer accounts.Mailer) *accounts.Service {
 	threshold := cfg.LockoutThreshold
 	if threshold == 0 {
 		threshold = -1 // accounts: negative disables

@@ -28,7 +28,7 @@ import (
 	_ "github.com/lib/pq" // the "postgres" driver
 
 	"github.com/latchkey/latchkey/migrations"
-	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 const defaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -230,10 +230,10 @@ func SQLite(t testing.TB) string {
 }
 
 // OpenStore opens dsn, migrates it and closes it when the test ends.
-func OpenStore(t testing.TB, dsn string) *storage.SQLStore {
+func OpenStore(t testing.TB, dsn string) *sqlstore.SQLStore {
 	t.Helper()
 	ctx := context.Background()
-	st, err := storage.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		t.Fatalf("testdb: open: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	lkmail "github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // These tests run the account rules against a real store (SQLite, and for
@@ -114,7 +115,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 type testEnv struct {
 	ctx   context.Context
-	st    *storage.SQLStore
+	st    *sqlstore.SQLStore
 	svc   *Service
 	mail  *fakeMailer
 	clock *fakeClock

@@ -1,4 +1,4 @@
-package storage
+package sqlstore
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // clientCache keeps client records for a short TTL. Clients are read on
@@ -21,7 +23,7 @@ type clientCache struct {
 }
 
 type cachedClient struct {
-	client  *Client
+	client  *storage.Client
 	expires time.Time
 }
 
@@ -39,7 +41,7 @@ func (s *SQLStore) SetClientCacheTTL(ttl time.Duration) {
 	s.clients = &clientCache{ttl: ttl, items: make(map[string]cachedClient)}
 }
 
-func (c *clientCache) get(id string) (*Client, bool) {
+func (c *clientCache) get(id string) (*storage.Client, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -52,7 +54,7 @@ func (c *clientCache) get(id string) (*Client, bool) {
 	return it.client, true
 }
 
-func (c *clientCache) put(cl *Client) {
+func (c *clientCache) put(cl *storage.Client) {
 	if c == nil {
 		return
 	}

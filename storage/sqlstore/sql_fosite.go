@@ -1,4 +1,4 @@
-package storage
+package sqlstore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // fosite's token tables. Every one is keyed by hashKey(signature) and
@@ -164,7 +166,7 @@ func (s *SQLStore) deleteByKey(ctx context.Context, table, key string) error {
 // missing.
 func (s *SQLStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.cachedGetClient(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {

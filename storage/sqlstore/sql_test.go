@@ -1,4 +1,4 @@
-package storage_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -29,7 +30,7 @@ func TestOpen(t *testing.T) {
 		{"postgres", testdb.Postgres(t), "postgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := storage.Open(ctx, tc.dsn)
+			st, err := sqlstore.Open(ctx, tc.dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,10 +54,10 @@ func TestOpen(t *testing.T) {
 			}
 		})
 	}
-	if _, err := storage.Open(ctx, "mysql://root@localhost/x"); err == nil {
+	if _, err := sqlstore.Open(ctx, "mysql://root@localhost/x"); err == nil {
 		t.Error("Open accepted an unsupported URL")
 	}
-	if _, err := storage.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"); err == nil {
+	if _, err := sqlstore.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"); err == nil {
 		t.Error("Open did not report an unreachable server")
 	} else if strings.Contains(err.Error(), "secret") {
 		t.Errorf("error leaks the password: %v", err)

@@ -1,4 +1,10 @@
-package storage
+// Package sqlstore is the SQL implementation of storage.Store (sqlx), on
+// PostgreSQL (lib/pq) and SQLite (modernc.org/sqlite), including fosite's
+// storage interfaces.
+//
+// It stores and loads exactly what it is given: no HTTP, no business
+// rules (those live in provider/accounts).
+package sqlstore
 
 import (
 	"context"
@@ -24,6 +30,8 @@ import (
 	fositestorage "github.com/ory/fosite/storage"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // Dialect names, as returned by SQLStore.Dialect and accepted by
@@ -54,8 +62,8 @@ type SQLStore struct {
 
 // Compile-time proof that SQLStore is everything fosite and Latchkey need.
 var (
-	_ Store                              = (*SQLStore)(nil)
-	_ FositeStore                        = (*SQLStore)(nil)
+	_ storage.Store                      = (*SQLStore)(nil)
+	_ storage.FositeStore                = (*SQLStore)(nil)
 	_ fosite.ClientManager               = (*SQLStore)(nil)
 	_ fosite.PARStorage                  = (*SQLStore)(nil)
 	_ oauth2.CoreStorage                 = (*SQLStore)(nil)
@@ -66,9 +74,9 @@ var (
 	_ oauth2.AuthorizeCodeStorage        = (*SQLStore)(nil)
 	_ oauth2.AccessTokenStorage          = (*SQLStore)(nil)
 	_ oauth2.RefreshTokenStorage         = (*SQLStore)(nil)
-	_ Tiers                              = (*SQLStore)(nil)
-	_ Audit                              = (*SQLStore)(nil)
-	_ Directory                          = (*SQLStore)(nil)
+	_ storage.Tiers                      = (*SQLStore)(nil)
+	_ storage.Audit                      = (*SQLStore)(nil)
+	_ storage.Directory                  = (*SQLStore)(nil)
 )
 
 // Open connects to dsn: "postgres://…" or "postgresql://…" selects
@@ -246,7 +254,7 @@ func (s *SQLStore) Commit(ctx context.Context) error {
 	st.done = true
 	if st.rollbackOnly {
 		_ = st.tx.Rollback()
-		return fmt.Errorf("storage: commit: an inner transaction rolled back: %w", ErrConflict)
+		return fmt.Errorf("storage: commit: an inner transaction rolled back: %w", storage.ErrConflict)
 	}
 	if err := st.tx.Commit(); err != nil {
 		return fmt.Errorf("storage: commit: %w", s.mapFositeErr(err))
@@ -335,15 +343,15 @@ func (s *SQLStore) mapErr(err error) error {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return storage.ErrNotFound
 	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "23505":
-			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+			return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 		case "40001", "40P01":
-			return fmt.Errorf("%w: %w", ErrConflict, err)
+			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		}
 		return err
 	}
@@ -351,13 +359,13 @@ func (s *SQLStore) mapErr(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+			return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
-			return fmt.Errorf("%w: %w", ErrConflict, err)
+			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		}
 	}
 	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return fmt.Errorf("%w: %w", ErrDuplicate, err)
+		return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 	}
 	return err
 }
@@ -370,9 +378,9 @@ func (s *SQLStore) mapFositeErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, storage.ErrNotFound):
 		return fosite.ErrNotFound
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, storage.ErrConflict):
 		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
 	}
 	return err
