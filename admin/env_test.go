@@ -20,7 +20,6 @@ import (
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // These tests run the admin API over HTTP against real storage (SQLite
@@ -77,7 +76,7 @@ func (c *clock) advance(d time.Duration) {
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	st    *sqlstore.SQLStore
+	st    storage.Store
 	acc   *accounts.Service
 	keys  *keys.Manager
 	clock *clock
@@ -93,7 +92,6 @@ func newEnv(t *testing.T, dsn string) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := testdb.OpenStore(t, dsn)
-	st.SetClientCacheTTL(0)
 	clk := &clock{}
 	acc := accounts.New(st, accounts.Options{
 		Hasher:      accounts.NewArgon2id(accounts.Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),

@@ -12,7 +12,6 @@ import (
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 func (e *env) keysCmd() *cobra.Command {
@@ -28,7 +27,7 @@ func (e *env) keysCmd() *cobra.Command {
 	// keys on an empty database, as serve would).
 	var acc *accounts.Service
 	withKeys := func(cmd *cobra.Command, fn func(ctx context.Context, m *keys.Manager) error) error {
-		return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *sqlstore.SQLStore) error {
+		return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 			m, err := newKeyManager(cfg, store, log)
 			if err != nil {
 				return err

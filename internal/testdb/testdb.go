@@ -229,11 +229,13 @@ func SQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
 }
 
-// OpenStore opens dsn, migrates it and closes it when the test ends.
-func OpenStore(t testing.TB, dsn string) *sqlstore.SQLStore {
+// OpenStore opens dsn with sqlstore.Open and opts, migrates it and closes
+// it when the test ends. It returns the concrete store: tests may look at
+// the tables behind it (DB).
+func OpenStore(t testing.TB, dsn string, opts ...sqlstore.Option) *sqlstore.SQLStore {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn, opts...)
 	if err != nil {
 		t.Fatalf("testdb: open: %v", err)
 	}

@@ -17,7 +17,6 @@ import (
 	lkmail "github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // These tests run the account rules against a real store (SQLite, and for
@@ -115,7 +114,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 type testEnv struct {
 	ctx   context.Context
-	st    *sqlstore.SQLStore
+	st    storage.Store
 	svc   *Service
 	mail  *fakeMailer
 	clock *fakeClock

@@ -97,7 +97,7 @@ var (
 )
 
 // Store is the part of storage the manager needs (storage.SigningKeys);
-// *storage.SQLStore satisfies it.
+// storage.Store (so *sqlstore.SQLStore) satisfies it.
 type Store interface {
 	CreateSigningKey(ctx context.Context, k *storage.SigningKey) error
 	// ListSigningKeys returns every key, oldest first.

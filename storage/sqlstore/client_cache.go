@@ -31,14 +31,12 @@ type cachedClient struct {
 // (misses are not cached, but a large fleet of real clients could be).
 const maxCachedClients = 10000
 
-// SetClientCacheTTL turns on the client cache (ttl > 0) or off (0). Set it
-// before serving.
-func (s *SQLStore) SetClientCacheTTL(ttl time.Duration) {
+// newClientCache returns a cache for ttl (> 0), or nil (off).
+func newClientCache(ttl time.Duration) *clientCache {
 	if ttl <= 0 {
-		s.clients = nil
-		return
+		return nil
 	}
-	s.clients = &clientCache{ttl: ttl, items: make(map[string]cachedClient)}
+	return &clientCache{ttl: ttl, items: make(map[string]cachedClient)}
 }
 
 func (c *clientCache) get(id string) (*storage.Client, bool) {

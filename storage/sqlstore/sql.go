@@ -51,13 +51,11 @@ const (
 type SQLStore struct {
 	db      *sqlx.DB
 	dialect string
-	clients *clientCache // nil: off (see SetClientCacheTTL)
+	clients *clientCache // nil: off (see WithClientCacheTTL)
 
-	// NewSession makes the empty session a stored pushed authorization
-	// request is unmarshalled into (fosite's GetPARSession passes no
-	// prototype). Set it before serving; it defaults to
-	// openid.NewDefaultSession.
-	NewSession func() fosite.Session
+	// newSession makes the empty session a stored pushed authorization
+	// request is unmarshalled into (see WithSessionFactory).
+	newSession func() fosite.Session
 }
 
 // Compile-time proof that SQLStore is everything fosite and Latchkey need.
@@ -80,9 +78,13 @@ var (
 )
 
 // Open connects to dsn: "postgres://…" or "postgresql://…" selects
-// PostgreSQL, "sqlite:PATH" or "file:PATH" a SQLite file. It does not
-// migrate; run migrations.Up on DB() first.
-func Open(ctx context.Context, dsn string) (*SQLStore, error) {
+// PostgreSQL, "sqlite:PATH" or "file:PATH" a SQLite file, configured by
+// opts. It does not migrate; run migrations.Up on DB() first.
+func Open(ctx context.Context, dsn string, opts ...Option) (*SQLStore, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var (
 		driverName, dialect, connStr string
 	)
@@ -119,10 +121,15 @@ func Open(ctx context.Context, dsn string) (*SQLStore, error) {
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxLifetime(0)
 	}
+	if o.maxOpenConns > 0 {
+		db.SetMaxOpenConns(o.maxOpenConns)
+		db.SetMaxIdleConns(o.maxOpenConns)
+	}
 	s := &SQLStore{
 		db:         db,
 		dialect:    dialect,
-		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+		clients:    newClientCache(o.clientCacheTTL),
+		newSession: o.newSession,
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = db.Close()

@@ -131,7 +131,7 @@ func (s *SQLStore) buildRequest(ctx context.Context, row *requestRow, session fo
 		return nil, err
 	}
 	if session == nil {
-		session = s.NewSession()
+		session = s.newSession()
 	}
 	if err := json.Unmarshal([]byte(row.Session), session); err != nil {
 		return nil, fmt.Errorf("decode session: %w", err)
@@ -440,11 +440,11 @@ func (s *SQLStore) CreatePARSession(ctx context.Context, requestURI string, req 
 }
 
 // GetPARSession returns a pushed authorization request, its session
-// unmarshalled into s.NewSession(); fosite.ErrNotFound when missing or
+// unmarshalled into s.newSession(); fosite.ErrNotFound when missing or
 // expired.
 func (s *SQLStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
 	var raw string
-	req, _, err := s.loadRequest(ctx, tablePAR, requestURI, s.NewSession(), "authorize", &raw)
+	req, _, err := s.loadRequest(ctx, tablePAR, requestURI, s.newSession(), "authorize", &raw)
 	if err != nil {
 		return nil, err
 	}
