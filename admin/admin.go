@@ -39,10 +39,10 @@ type TokenChecker interface {
 // KeyManager is the part of *keys.Manager the API uses.
 type KeyManager interface {
 	List(ctx context.Context) ([]keys.KeyInfo, error)
-	Rotate(ctx context.Context) ([]storage.SigningKey, error)
-	RotateNow(ctx context.Context) ([]storage.SigningKey, error)
-	Retire(ctx context.Context, kid string) error
-	Refresh(ctx context.Context) error
+	// RotateAudited and RetireAudited write their audit events through
+	// the Accounts (a keys.Auditor), in the change's transaction.
+	RotateAudited(ctx context.Context, a keys.Auditor, immediate bool) ([]storage.SigningKey, error)
+	RetireAudited(ctx context.Context, a keys.Auditor, kid string) error
 }
 
 var _ KeyManager = (*keys.Manager)(nil)

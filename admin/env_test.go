@@ -76,7 +76,7 @@ func (c *clock) advance(d time.Duration) {
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	st    *storage.SQLStore
+	st    storage.Store
 	acc   *accounts.Service
 	keys  *keys.Manager
 	clock *clock
@@ -92,7 +92,6 @@ func newEnv(t *testing.T, dsn string) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := testdb.OpenStore(t, dsn)
-	st.SetClientCacheTTL(0)
 	clk := &clock{}
 	acc := accounts.New(st, accounts.Options{
 		Hasher:      accounts.NewArgon2id(accounts.Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),

@@ -1,14 +1,8 @@
 package admin
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"slices"
-
-	"github.com/latchkey/latchkey/provider/accounts"
-	"github.com/latchkey/latchkey/provider/keys"
-	"github.com/latchkey/latchkey/storage"
 )
 
 // withKeys answers 503 when the server was built without a key manager.
@@ -38,7 +32,8 @@ func handleListKeys(d Deps) http.Handler {
 
 // handleRotateKeys adds a key per algorithm: published now and signing
 // after the publish delay, or at once with {"now": true} (a leaked key).
-// Each new key is recorded in the audit log.
+// Each new key is recorded in the audit log (keys.Manager.RotateAudited,
+// the operation the CLI runs too).
 func handleRotateKeys(d Deps) http.Handler {
 	return withKeys(d, func(w http.ResponseWriter, r *http.Request) error {
 		var in struct {
@@ -48,31 +43,8 @@ func handleRotateKeys(d Deps) http.Handler {
 			return err
 		}
 		ctx := r.Context()
-		rotate := d.Keys.Rotate
-		if in.Now {
-			rotate = d.Keys.RotateNow
-		}
-		// The new keys and their audit events commit together; after a
-		// rollback the manager reloads what the database really holds.
-		var created []storage.SigningKey
-		err := d.Accounts.InTx(ctx, func(ctx context.Context) error {
-			var err error
-			if created, err = rotate(ctx); err != nil {
-				return err
-			}
-			for _, k := range created {
-				if err := d.Accounts.RecordAudit(ctx, accounts.AuditKeyRotate, k.ID, "", map[string]any{
-					"algorithm": k.Algorithm, "activates_at": k.ActivatesAt.UTC(), "immediate": in.Now,
-				}); err != nil {
-					return fmt.Errorf("recording key rotation: %w", err)
-				}
-			}
-			return nil
-		})
+		created, err := d.Keys.RotateAudited(ctx, d.Accounts, in.Now)
 		if err != nil {
-			if rerr := d.Keys.Refresh(context.WithoutCancel(ctx)); rerr != nil {
-				d.Logger.Error("reloading signing keys after a failed rotation", "err", rerr)
-			}
 			return err
 		}
 		ids := make([]string, 0, len(created))
@@ -94,35 +66,11 @@ func handleRotateKeys(d Deps) http.Handler {
 	})
 }
 
+// handleRetireKey stops a key signing, recorded in the audit log
+// (keys.Manager.RetireAudited, the operation the CLI runs too).
 func handleRetireKey(d Deps) http.Handler {
 	return withKeys(d, func(w http.ResponseWriter, r *http.Request) error {
-		kid := pathVar(r, "kid")
-		ctx := r.Context()
-		ks, err := d.Keys.List(ctx)
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(ks, func(k keys.KeyInfo) bool { return k.ID == kid })
-		if i < 0 {
-			return fmt.Errorf("key %s: %w", kid, storage.ErrNotFound)
-		}
-		err = d.Accounts.InTx(ctx, func(ctx context.Context) error {
-			if err := d.Keys.Retire(ctx, kid); err != nil {
-				return err
-			}
-			// Retiring a key that no longer signs changes nothing: no event.
-			if st := ks[i].State; st != keys.StateRetiring && st != keys.StateExpired {
-				if err := d.Accounts.RecordAudit(ctx, accounts.AuditKeyRetire, kid, "",
-					map[string]any{"algorithm": ks[i].Algorithm, "previous_state": st}); err != nil {
-					return fmt.Errorf("recording key retirement: %w", err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			if rerr := d.Keys.Refresh(context.WithoutCancel(ctx)); rerr != nil {
-				d.Logger.Error("reloading signing keys after a failed retirement", "err", rerr)
-			}
+		if err := d.Keys.RetireAudited(r.Context(), d.Accounts, pathVar(r, "kid")); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

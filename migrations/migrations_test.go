@@ -9,14 +9,14 @@ import (
 
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/migrations"
-	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 func TestStatusRoundTrip(t *testing.T) {
 	for name, dsn := range map[string]func(testing.TB) string{"sqlite": testdb.SQLite, "postgres": testdb.Postgres} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := storage.Open(ctx, dsn(t))
+			st, err := sqlstore.Open(ctx, dsn(t))
 			if err != nil {
 				t.Fatal(err)
 			}

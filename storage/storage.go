@@ -1,6 +1,8 @@
-// Package storage holds Latchkey's record types, the interfaces the rest of
-// the server persists through, and the one SQL implementation of them (sqlx)
-// that runs on PostgreSQL (lib/pq) and SQLite (modernc.org/sqlite).
+// Package storage is Latchkey's persistence contract: the record types,
+// the interfaces the rest of the server persists through, and their errors.
+// The implementation (sqlx, on PostgreSQL and SQLite) is package
+// storage/sqlstore; the conformance suite every implementation must pass
+// is storage/storagetest.
 //
 // Storage never knows HTTP and never holds business rules: it stores and
 // loads exactly what it is given. Rules live in provider/accounts.

@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/migrations"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // env is what every command runs with: the process's environment and
@@ -92,16 +93,15 @@ func (e *env) load(cmd *cobra.Command) (*config.Config, *slog.Logger, error) {
 	return cfg, log, nil
 }
 
-// openStore connects to the configured database and, unless disabled,
-// brings its schema up to date.
-func openStore(ctx context.Context, cfg *config.Config) (*storage.SQLStore, error) {
-	store, err := storage.Open(ctx, cfg.DatabaseURL)
+// openStore connects to the configured database with opts and, unless
+// disabled, brings its schema up to date. It is the one place that sees
+// the concrete store (its DB and Dialect are for migrations); its callers
+// hand on the storage.Store.
+func openStore(ctx context.Context, cfg *config.Config, opts ...sqlstore.Option) (*sqlstore.SQLStore, error) {
+	opts = append(opts, sqlstore.WithMaxOpenConns(cfg.DBMaxOpenConns))
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: %w", err)
-	}
-	if cfg.DBMaxOpenConns > 0 {
-		store.DB().SetMaxOpenConns(cfg.DBMaxOpenConns)
-		store.DB().SetMaxIdleConns(cfg.DBMaxOpenConns)
 	}
 	if cfg.MigrateOnStart {
 		if err := migrations.Up(ctx, store.DB(), store.Dialect()); err != nil {
@@ -113,7 +113,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*storage.SQLStore, erro
 }
 
 // withStore runs fn with the configured store open.
-func (e *env) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error) error {
+func (e *env) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error) error {
 	cfg, log, err := e.load(cmd)
 	if err != nil {
 		return err

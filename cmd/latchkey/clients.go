@@ -47,7 +47,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 }
 
 // newAccountsFor builds the accounts service the CLI commands use.
-func newAccountsFor(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) *accounts.Service {
+func newAccountsFor(cfg *config.Config, store storage.Store, log *slog.Logger) *accounts.Service {
 	return newAccounts(cfg, store, log, nil)
 }
 
@@ -86,7 +86,7 @@ func (e *env) clientsCmd() *cobra.Command {
 				}
 			}
 			spec.AccessTokenFormat = storage.AccessTokenFormat(format)
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				c, secret, err := newAccountsFor(cfg, store, log).CreateClient(ctx, spec)
 				if err != nil {
 					return flagError(err)
@@ -120,7 +120,7 @@ func (e *env) clientsCmd() *cobra.Command {
 		Short: "List clients",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				cs, err := newAccountsFor(cfg, store, log).ListClients(ctx)
 				if err != nil {
 					return err
@@ -152,7 +152,7 @@ func (e *env) clientsCmd() *cobra.Command {
 		Short: "Delete a client and every token issued to it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				err := newAccountsFor(cfg, store, log).DeleteClient(ctx, args[0])
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("client %q not found", args[0])

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchkey/latchkey/internal/testdb"
-	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 func TestEndToEndClientCredentials(t *testing.T) {
@@ -236,7 +236,7 @@ func TestEndToEndBadInput(t *testing.T) {
 // tokenRows counts the rows of every token table, through the CLI's store.
 func (s *testServer) tokenRows(t *testing.T) int {
 	t.Helper()
-	a, err := storage.Open(context.Background(), s.env["LATCHKEY_DATABASE_URL"])
+	a, err := sqlstore.Open(context.Background(), s.env["LATCHKEY_DATABASE_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // testServer is a Latchkey started in-process through run, as main does.
@@ -585,7 +586,7 @@ func TestEndToEndPromptsPARAndConsent(t *testing.T) {
 	})
 
 	t.Run("suspended users cannot sign in", func(t *testing.T) {
-		st, err := storage.Open(ctx, s.env["LATCHKEY_DATABASE_URL"])
+		st, err := sqlstore.Open(ctx, s.env["LATCHKEY_DATABASE_URL"])
 		if err != nil {
 			t.Fatal(err)
 		}

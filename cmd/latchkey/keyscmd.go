@@ -27,7 +27,7 @@ func (e *env) keysCmd() *cobra.Command {
 	// keys on an empty database, as serve would).
 	var acc *accounts.Service
 	withKeys := func(cmd *cobra.Command, fn func(ctx context.Context, m *keys.Manager) error) error {
-		return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+		return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 			m, err := newKeyManager(cfg, store, log)
 			if err != nil {
 				return err
@@ -50,25 +50,9 @@ func (e *env) keysCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withKeys(cmd, func(ctx context.Context, m *keys.Manager) error {
-				rotateFn := m.Rotate
-				if now {
-					rotateFn = m.RotateNow
-				}
-				// The new keys and their audit events commit together.
-				var created []storage.SigningKey
-				err := acc.InTx(ctx, func(ctx context.Context) error {
-					var err error
-					if created, err = rotateFn(ctx); err != nil {
-						return err
-					}
-					for _, k := range created {
-						if err := acc.RecordAudit(ctx, accounts.AuditKeyRotate, k.ID, "", map[string]any{
-							"algorithm": k.Algorithm, "activates_at": k.ActivatesAt.UTC(), "immediate": now}); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
+				// The new keys and their audit events commit together, as
+				// through the admin API.
+				created, err := m.RotateAudited(ctx, acc, now)
 				if err != nil {
 					return err
 				}
@@ -125,13 +109,7 @@ func (e *env) keysCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withKeys(cmd, func(ctx context.Context, m *keys.Manager) error {
-				err := acc.InTx(ctx, func(ctx context.Context) error {
-					if err := m.Retire(ctx, args[0]); err != nil {
-						return err
-					}
-					return acc.RecordAudit(ctx, accounts.AuditKeyRetire, args[0], "", nil)
-				})
-				if err != nil {
+				if err := m.RetireAudited(ctx, acc, args[0]); err != nil {
 					return err
 				}
 				if retJSON {

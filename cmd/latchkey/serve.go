@@ -27,13 +27,14 @@ import (
 	"github.com/latchkey/latchkey/provider/federation"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // app is one running Latchkey: the wired components behind both listeners.
 type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	store    *storage.SQLStore
+	store    storage.Store
 	keys     *keys.Manager
 	accounts *accounts.Service
 	provider *provider.Provider
@@ -55,15 +56,15 @@ func (a *app) closeUpstreams() {
 // newApp opens the store (migrating it unless disabled), loads or creates
 // the signing keys and wires every component. The caller closes app.store.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	store, err := openStore(ctx, cfg)
+	// Pushed authorization requests come back as the provider's session
+	// type; clients are cached briefly (see sqlstore.WithClientCacheTTL).
+	store, err := openStore(ctx, cfg,
+		sqlstore.WithSessionFactory(func() fosite.Session { return provider.NewSession() }),
+		sqlstore.WithClientCacheTTL(5*time.Second))
 	if err != nil {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, store: store}
-	// Pushed authorization requests come back as the provider's session
-	// type; clients are cached briefly (see storage.SetClientCacheTTL).
-	store.NewSession = func() fosite.Session { return provider.NewSession() }
-	store.SetClientCacheTTL(5 * time.Second)
 	ok := false
 	defer func() {
 		if !ok {
@@ -201,7 +202,7 @@ func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([
 	return out, nil
 }
 
-func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger) (*keys.Manager, error) {
+func newKeyManager(cfg *config.Config, store storage.Store, log *slog.Logger) (*keys.Manager, error) {
 	tokenLifetime := max(cfg.IDTokenTTL, cfg.AccessTokenTTL)
 	return keys.New(store, keys.Config{
 		Secret:        []byte(cfg.Secret),
@@ -216,7 +217,7 @@ func newKeyManager(cfg *config.Config, store *storage.SQLStore, log *slog.Logger
 
 // newAccounts builds the account rules; mailer may be nil (the CLI sends
 // no email).
-func newAccounts(cfg *config.Config, store *storage.SQLStore, log *slog.Logger, mailer accounts.Mailer) *accounts.Service {
+func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mailer accounts.Mailer) *accounts.Service {
 	threshold := cfg.LockoutThreshold
 	if threshold == 0 {
 		threshold = -1 // accounts: negative disables

@@ -38,7 +38,7 @@ func (e *env) usersCmd() *cobra.Command {
 					return errors.New("--password-stdin: the password is empty")
 				}
 			}
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				u, err := newAccounts(cfg, store, log, nil).CreateUser(ctx, nu)
 				var ve *accounts.ValidationError
 				if errors.As(err, &ve) && ve.Field == "password" {
@@ -74,7 +74,7 @@ func (e *env) usersCmd() *cobra.Command {
 		Short: "Clear a sign-in lockout after too many failed attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				u, err := store.GetUserByLogin(ctx, args[0])
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("user %q not found", args[0])

@@ -28,7 +28,7 @@ import (
 	_ "github.com/lib/pq" // the "postgres" driver
 
 	"github.com/latchkey/latchkey/migrations"
-	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 const defaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -229,11 +229,13 @@ func SQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
 }
 
-// OpenStore opens dsn, migrates it and closes it when the test ends.
-func OpenStore(t testing.TB, dsn string) *storage.SQLStore {
+// OpenStore opens dsn with sqlstore.Open and opts, migrates it and closes
+// it when the test ends. It returns the concrete store: tests may look at
+// the tables behind it (DB).
+func OpenStore(t testing.TB, dsn string, opts ...sqlstore.Option) *sqlstore.SQLStore {
 	t.Helper()
 	ctx := context.Background()
-	st, err := storage.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn, opts...)
 	if err != nil {
 		t.Fatalf("testdb: open: %v", err)
 	}

@@ -83,6 +83,6 @@ const (
 	AuditClientUpdate      = "client.update"
 	AuditClientDelete      = "client.delete"
 	AuditClientSecret      = "client.secret.rotate"
-	AuditKeyRotate         = "key.rotate"
-	AuditKeyRetire         = "key.retire"
+	AuditKeyRotate         = "key.rotate" // = keys.AuditRotate, recorded by keys.Manager.RotateAudited
+	AuditKeyRetire         = "key.retire" // = keys.AuditRetire, recorded by keys.Manager.RetireAudited
 )

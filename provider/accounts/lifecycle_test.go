@@ -114,7 +114,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 type testEnv struct {
 	ctx   context.Context
-	st    *storage.SQLStore
+	st    storage.Store
 	svc   *Service
 	mail  *fakeMailer
 	clock *fakeClock

@@ -44,7 +44,7 @@ type Accounts interface {
 }
 
 // ReplayGuard remembers used values until they expire: fosite's JTI
-// store, which *storage.SQLStore implements. A state is spent at its
+// store (fosite.ClientManager, part of storage.Store). A state is spent at its
 // first callback, so a replayed callback fails even with the cookie.
 type ReplayGuard interface {
 	ClientAssertionJWTValid(ctx context.Context, jti string) error

@@ -97,7 +97,7 @@ var (
 )
 
 // Store is the part of storage the manager needs (storage.SigningKeys);
-// *storage.SQLStore satisfies it.
+// storage.Store (so *sqlstore.SQLStore) satisfies it.
 type Store interface {
 	CreateSigningKey(ctx context.Context, k *storage.SigningKey) error
 	// ListSigningKeys returns every key, oldest first.
@@ -712,20 +712,28 @@ func (m *Manager) retireRow(ctx context.Context, r *storage.SigningKey, retiredA
 // now on (rotate first, e.g. with RotateNow), and wraps storage.ErrNotFound
 // for an unknown kid. Retiring an already retired key does nothing.
 func (m *Manager) Retire(ctx context.Context, kid string) error {
+	_, err := m.retire(ctx, kid)
+	return err
+}
+
+// retire is Retire; it also returns the key as it was before, its state
+// judged at the instant the retirement is.
+func (m *Manager) retire(ctx context.Context, kid string) (KeyInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("keys: retire %s: %w", kid, err)
+		return KeyInfo{}, fmt.Errorf("keys: retire %s: %w", kid, err)
 	}
 	now := norm(m.cfg.Now())
 	idx := slices.IndexFunc(rows, func(r storage.SigningKey) bool { return r.ID == kid })
 	if idx < 0 {
-		return fmt.Errorf("keys: retire %s: %w", kid, storage.ErrNotFound)
+		return KeyInfo{}, fmt.Errorf("keys: retire %s: %w", kid, storage.ErrNotFound)
 	}
 	r := &rows[idx]
+	before := info(r, now)
 	if r.RetiredAt != nil && !r.RetiredAt.After(now) {
-		return nil
+		return before, nil
 	}
 	// Judge the key set as it would be after retiring, over all future
 	// time: retiring a pending key can leave a gap just as retiring the
@@ -733,14 +741,14 @@ func (m *Manager) Retire(ctx context.Context, kid string) error {
 	ret := now
 	r.RetiredAt = &ret
 	if !covered(rows, r.Algorithm, now) {
-		return fmt.Errorf("keys: retire %s: %w (%s); rotate first", kid, ErrLastKey, r.Algorithm)
+		return before, fmt.Errorf("keys: retire %s: %w (%s); rotate first", kid, ErrLastKey, r.Algorithm)
 	}
 	if err := m.retireRow(ctx, r, now, now); err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return before, fmt.Errorf("keys: %w", err)
 	}
 	m.log.Info("signing key retired", "kid", kid, "alg", r.Algorithm)
 	_, err = m.refreshLocked(ctx)
-	return err
+	return before, err
 }
 
 // covered reports whether, from now on, some key of alg may sign at every
@@ -772,13 +780,18 @@ func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
 	}
 	now := m.cfg.Now()
 	out := make([]KeyInfo, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, KeyInfo{
-			ID: r.ID, Algorithm: r.Algorithm, State: state(&r, now),
-			CreatedAt: r.CreatedAt, ActivatesAt: r.ActivatesAt, RetiredAt: r.RetiredAt, ExpiresAt: r.ExpiresAt,
-		})
+	for i := range rows {
+		out = append(out, info(&rows[i], now))
 	}
 	return out, nil
+}
+
+// info describes r as it is at now.
+func info(r *storage.SigningKey, now time.Time) KeyInfo {
+	return KeyInfo{
+		ID: r.ID, Algorithm: r.Algorithm, State: state(r, now),
+		CreatedAt: r.CreatedAt, ActivatesAt: r.ActivatesAt, RetiredAt: r.RetiredAt, ExpiresAt: r.ExpiresAt,
+	}
 }
 
 func state(r *storage.SigningKey, now time.Time) string {

@@ -49,7 +49,7 @@ const (
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
-func sqliteStore(t testing.TB) *storage.SQLStore { return testdb.OpenStore(t, testdb.SQLite(t)) }
+func sqliteStore(t testing.TB) storage.Store { return testdb.OpenStore(t, testdb.SQLite(t)) }
 
 func newManager(t testing.TB, st Store, c *clock, mod ...func(*Config)) *Manager {
 	t.Helper()

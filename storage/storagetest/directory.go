@@ -846,11 +846,8 @@ func testStats(t *testing.T, st storage.Store) {
 // ---- clients ----
 
 func testUpdateClient(t *testing.T, st storage.Store) {
-	// Turn the client cache on where the backend has one: an update must
-	// be visible at once through the same store.
-	if cs, ok := st.(interface{ SetClientCacheTTL(time.Duration) }); ok {
-		cs.SetClientCacheTTL(time.Hour)
-	}
+	// The store runs with its client cache on, if it has one (see Run):
+	// an update must be visible at once through the same store.
 	c := mkClient(t, st, "c1")
 	fc, err := st.GetClient(bg, "c1")
 	must(t, err)

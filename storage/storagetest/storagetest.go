@@ -21,7 +21,10 @@ import (
 )
 
 // Run runs the whole suite; newStore must return a fresh empty store for
-// every call (each subtest gets its own).
+// every call (each subtest gets its own), configured as the server runs
+// it: a backend that caches (sqlstore's client cache) has its caches on,
+// so the suite also checks that a change made through the store is
+// visible through it at once.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	tests := []struct {
 		name string

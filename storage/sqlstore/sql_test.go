@@ -1,4 +1,4 @@
-package storage_test
+package sqlstore_test
 
 import (
 	"context"
@@ -6,17 +6,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
+// The conformance suite runs on the store as serve opens it: client cache
+// on (with a TTL no subtest outlives).
 func TestSQLite(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Store { return testdb.OpenStore(t, testdb.SQLite(t)) })
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return testdb.OpenStore(t, testdb.SQLite(t), sqlstore.WithClientCacheTTL(time.Hour))
+	})
 }
 
 func TestPostgres(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Store { return testdb.OpenStore(t, testdb.Postgres(t)) })
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return testdb.OpenStore(t, testdb.Postgres(t), sqlstore.WithClientCacheTTL(time.Hour))
+	})
 }
 
 func TestOpen(t *testing.T) {
@@ -29,7 +39,7 @@ func TestOpen(t *testing.T) {
 		{"postgres", testdb.Postgres(t), "postgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := storage.Open(ctx, tc.dsn)
+			st, err := sqlstore.Open(ctx, tc.dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,8 +47,8 @@ func TestOpen(t *testing.T) {
 			if st.Dialect() != tc.dialect {
 				t.Errorf("Dialect() = %q, want %q", st.Dialect(), tc.dialect)
 			}
-			if st.NewSession == nil || st.NewSession() == nil {
-				t.Error("NewSession has no default")
+			if _, ok := sqlstore.NewSessionOf(st).(*openid.DefaultSession); !ok {
+				t.Errorf("default session = %T, want *openid.DefaultSession", sqlstore.NewSessionOf(st))
 			}
 			if tc.dialect == "sqlite" {
 				for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000"} {
@@ -53,10 +63,10 @@ func TestOpen(t *testing.T) {
 			}
 		})
 	}
-	if _, err := storage.Open(ctx, "mysql://root@localhost/x"); err == nil {
+	if _, err := sqlstore.Open(ctx, "mysql://root@localhost/x"); err == nil {
 		t.Error("Open accepted an unsupported URL")
 	}
-	if _, err := storage.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"); err == nil {
+	if _, err := sqlstore.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"); err == nil {
 		t.Error("Open did not report an unreachable server")
 	} else if strings.Contains(err.Error(), "secret") {
 		t.Errorf("error leaks the password: %v", err)
@@ -102,8 +112,7 @@ func TestSQLiteMemory(t *testing.T) {
 // effect at once.
 func TestClientCache(t *testing.T) {
 	ctx := context.Background()
-	st := testdb.OpenStore(t, testdb.SQLite(t))
-	st.SetClientCacheTTL(time.Hour)
+	st := testdb.OpenStore(t, testdb.SQLite(t), sqlstore.WithClientCacheTTL(time.Hour))
 	c := &storage.Client{ID: "c1", Name: "one", GrantTypes: []string{"client_credentials"}, AccessTokenFormat: storage.AccessTokenOpaque}
 	if err := st.CreateClient(ctx, c); err != nil {
 		t.Fatal(err)
@@ -125,5 +134,25 @@ func TestClientCache(t *testing.T) {
 	}
 	if _, err := st.GetClient(ctx, "c1"); err == nil {
 		t.Fatal("deleted client still served from the cache")
+	}
+}
+
+// Open's options reach the store: the session factory makes the session
+// a pushed request is read into, and the pool cap replaces the default.
+func TestOptions(t *testing.T) {
+	type mySession struct{ *openid.DefaultSession }
+	st := testdb.OpenStore(t, testdb.SQLite(t),
+		sqlstore.WithSessionFactory(func() fosite.Session { return mySession{openid.NewDefaultSession()} }),
+		sqlstore.WithMaxOpenConns(3))
+	if _, ok := sqlstore.NewSessionOf(st).(mySession); !ok {
+		t.Errorf("session = %T, want the factory's", sqlstore.NewSessionOf(st))
+	}
+	if n := st.DB().Stats().MaxOpenConnections; n != 3 {
+		t.Errorf("MaxOpenConnections = %d, want 3", n)
+	}
+	// A nil factory keeps the default.
+	def := testdb.OpenStore(t, testdb.SQLite(t), sqlstore.WithSessionFactory(nil))
+	if _, ok := sqlstore.NewSessionOf(def).(*openid.DefaultSession); !ok {
+		t.Errorf("session = %T, want the default", sqlstore.NewSessionOf(def))
 	}
 }

@@ -1,4 +1,10 @@
-package storage
+// Package sqlstore is the SQL implementation of storage.Store (sqlx), on
+// PostgreSQL (lib/pq) and SQLite (modernc.org/sqlite), including fosite's
+// storage interfaces.
+//
+// It stores and loads exactly what it is given: no HTTP, no business
+// rules (those live in provider/accounts).
+package sqlstore
 
 import (
 	"context"
@@ -24,6 +30,8 @@ import (
 	fositestorage "github.com/ory/fosite/storage"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // Dialect names, as returned by SQLStore.Dialect and accepted by
@@ -43,19 +51,17 @@ const (
 type SQLStore struct {
 	db      *sqlx.DB
 	dialect string
-	clients *clientCache // nil: off (see SetClientCacheTTL)
+	clients *clientCache // nil: off (see WithClientCacheTTL)
 
-	// NewSession makes the empty session a stored pushed authorization
-	// request is unmarshalled into (fosite's GetPARSession passes no
-	// prototype). Set it before serving; it defaults to
-	// openid.NewDefaultSession.
-	NewSession func() fosite.Session
+	// newSession makes the empty session a stored pushed authorization
+	// request is unmarshalled into (see WithSessionFactory).
+	newSession func() fosite.Session
 }
 
 // Compile-time proof that SQLStore is everything fosite and Latchkey need.
 var (
-	_ Store                              = (*SQLStore)(nil)
-	_ FositeStore                        = (*SQLStore)(nil)
+	_ storage.Store                      = (*SQLStore)(nil)
+	_ storage.FositeStore                = (*SQLStore)(nil)
 	_ fosite.ClientManager               = (*SQLStore)(nil)
 	_ fosite.PARStorage                  = (*SQLStore)(nil)
 	_ oauth2.CoreStorage                 = (*SQLStore)(nil)
@@ -66,15 +72,19 @@ var (
 	_ oauth2.AuthorizeCodeStorage        = (*SQLStore)(nil)
 	_ oauth2.AccessTokenStorage          = (*SQLStore)(nil)
 	_ oauth2.RefreshTokenStorage         = (*SQLStore)(nil)
-	_ Tiers                              = (*SQLStore)(nil)
-	_ Audit                              = (*SQLStore)(nil)
-	_ Directory                          = (*SQLStore)(nil)
+	_ storage.Tiers                      = (*SQLStore)(nil)
+	_ storage.Audit                      = (*SQLStore)(nil)
+	_ storage.Directory                  = (*SQLStore)(nil)
 )
 
 // Open connects to dsn: "postgres://…" or "postgresql://…" selects
-// PostgreSQL, "sqlite:PATH" or "file:PATH" a SQLite file. It does not
-// migrate; run migrations.Up on DB() first.
-func Open(ctx context.Context, dsn string) (*SQLStore, error) {
+// PostgreSQL, "sqlite:PATH" or "file:PATH" a SQLite file, configured by
+// opts. It does not migrate; run migrations.Up on DB() first.
+func Open(ctx context.Context, dsn string, opts ...Option) (*SQLStore, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var (
 		driverName, dialect, connStr string
 	)
@@ -111,10 +121,15 @@ func Open(ctx context.Context, dsn string) (*SQLStore, error) {
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxLifetime(0)
 	}
+	if o.maxOpenConns > 0 {
+		db.SetMaxOpenConns(o.maxOpenConns)
+		db.SetMaxIdleConns(o.maxOpenConns)
+	}
 	s := &SQLStore{
 		db:         db,
 		dialect:    dialect,
-		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+		clients:    newClientCache(o.clientCacheTTL),
+		newSession: o.newSession,
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = db.Close()
@@ -246,7 +261,7 @@ func (s *SQLStore) Commit(ctx context.Context) error {
 	st.done = true
 	if st.rollbackOnly {
 		_ = st.tx.Rollback()
-		return fmt.Errorf("storage: commit: an inner transaction rolled back: %w", ErrConflict)
+		return fmt.Errorf("storage: commit: an inner transaction rolled back: %w", storage.ErrConflict)
 	}
 	if err := st.tx.Commit(); err != nil {
 		return fmt.Errorf("storage: commit: %w", s.mapFositeErr(err))
@@ -335,15 +350,15 @@ func (s *SQLStore) mapErr(err error) error {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return storage.ErrNotFound
 	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "23505":
-			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+			return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 		case "40001", "40P01":
-			return fmt.Errorf("%w: %w", ErrConflict, err)
+			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		}
 		return err
 	}
@@ -351,13 +366,13 @@ func (s *SQLStore) mapErr(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+			return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
-			return fmt.Errorf("%w: %w", ErrConflict, err)
+			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		}
 	}
 	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return fmt.Errorf("%w: %w", ErrDuplicate, err)
+		return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 	}
 	return err
 }
@@ -370,9 +385,9 @@ func (s *SQLStore) mapFositeErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, storage.ErrNotFound):
 		return fosite.ErrNotFound
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, storage.ErrConflict):
 		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
 	}
 	return err

@@ -1,4 +1,4 @@
-package storage
+package sqlstore
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // ---- users ----
@@ -15,8 +17,8 @@ const userCols = `id, username, email, email_verified, display_name, password_ha
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanUser(r rowScanner) (*User, error) {
-	var u User
+func scanUser(r rowScanner) (*storage.User, error) {
+	var u storage.User
 	var status string
 	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash, &status,
 		&u.PictureURL, &u.Locale, timeDest{&u.CreatedAt}, timeDest{&u.UpdatedAt}, nullTimeDest{&u.DeletedAt},
@@ -24,13 +26,13 @@ func scanUser(r rowScanner) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.Status = UserStatus(status)
+	u.Status = storage.UserStatus(status)
 	return &u, nil
 }
 
 // CreateUser inserts u, filling CreatedAt/UpdatedAt when zero and Status
 // when empty. Times are written back as stored (UTC, microseconds).
-func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
+func (s *SQLStore) CreateUser(ctx context.Context, u *storage.User) error {
 	now := time.Now()
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
@@ -40,7 +42,7 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 	}
 	u.CreatedAt, u.UpdatedAt = normTime(u.CreatedAt), normTime(u.UpdatedAt)
 	if u.Status == "" {
-		u.Status = UserActive
+		u.Status = storage.UserActive
 	}
 	u.DeletedAt, u.LastFailedAt, u.LockedUntil = normTimePtr(u.DeletedAt), normTimePtr(u.LastFailedAt), normTimePtr(u.LockedUntil)
 	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`, email_fold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -50,7 +52,7 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 	if err != nil {
 		if isFKViolation(err) {
 			// The only reference a user row makes is its tier.
-			return fmt.Errorf("storage: create user %s: tier %s: %w (%w)", u.ID, u.TierID, ErrNotFound, err)
+			return fmt.Errorf("storage: create user %s: tier %s: %w (%w)", u.ID, u.TierID, storage.ErrNotFound, err)
 		}
 		return fmt.Errorf("storage: create user %s: %w", u.ID, s.mapErr(err))
 	}
@@ -63,7 +65,7 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 func foldEmail(email string) string { return strings.ToLower(email) }
 
 // GetUser finds a user by id.
-func (s *SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
+func (s *SQLStore) GetUser(ctx context.Context, id string) (*storage.User, error) {
 	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("storage: get user %s: %w", id, s.mapErr(err))
@@ -73,15 +75,15 @@ func (s *SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
 
 // GetUserByLogin finds a user by exact username, else by email ignoring
 // case. The username wins if both would match different users.
-func (s *SQLStore) GetUserByLogin(ctx context.Context, login string) (*User, error) {
+func (s *SQLStore) GetUserByLogin(ctx context.Context, login string) (*storage.User, error) {
 	if login == "" {
-		return nil, fmt.Errorf("storage: get user by login: %w", ErrNotFound)
+		return nil, fmt.Errorf("storage: get user by login: %w", storage.ErrNotFound)
 	}
 	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, login))
 	if err == nil {
 		return u, nil
 	}
-	if err = s.mapErr(err); !errors.Is(err, ErrNotFound) {
+	if err = s.mapErr(err); !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("storage: get user by login: %w", err)
 	}
 	u, err = scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email_fold <> '' AND email_fold = ?`, foldEmail(login)))
@@ -98,14 +100,14 @@ func (s *SQLStore) UpdateUserPasswordHash(ctx context.Context, id, hash string) 
 }
 
 // SetUserStatus changes a user's lifecycle state.
-func (s *SQLStore) SetUserStatus(ctx context.Context, id string, status UserStatus) error {
+func (s *SQLStore) SetUserStatus(ctx context.Context, id string, status storage.UserStatus) error {
 	return s.updateOne(ctx, "set user status", `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
 		string(status), s.ts(time.Now()), id)
 }
 
 // UpdateUser writes the profile and lifecycle fields if nobody changed
 // the user since u was read (u.UpdatedAt), and advances u.UpdatedAt.
-func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
+func (s *SQLStore) UpdateUser(ctx context.Context, u *storage.User) error {
 	next := normTime(time.Now())
 	if !next.After(u.UpdatedAt) {
 		// Two updates within one microsecond must still differ.
@@ -129,7 +131,7 @@ func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
 		if _, err := s.GetUser(ctx, u.ID); err != nil {
 			return err
 		}
-		return fmt.Errorf("storage: update user %s: %w", u.ID, ErrConflict)
+		return fmt.Errorf("storage: update user %s: %w", u.ID, storage.ErrConflict)
 	}
 	u.UpdatedAt = next
 	return nil
@@ -140,8 +142,8 @@ func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
 // transactions take the write lock up front), so concurrent attempts are
 // serialised per user across every replica.
 func (s *SQLStore) ClaimLoginAttempt(ctx context.Context, id string, now time.Time, memory time.Duration,
-	lockFor func(failures int) time.Duration) (LoginAttempt, error) {
-	var out LoginAttempt
+	lockFor func(failures int) time.Duration) (storage.LoginAttempt, error) {
+	var out storage.LoginAttempt
 	forUpdate := ""
 	if s.dialect == DialectPostgres {
 		forUpdate = " FOR UPDATE"
@@ -154,7 +156,7 @@ func (s *SQLStore) ClaimLoginAttempt(ctx context.Context, id string, now time.Ti
 			return s.mapErr(err)
 		}
 		if locked != nil && locked.After(now) {
-			out = LoginAttempt{Locked: true, Failures: failed, LockedUntil: locked}
+			out = storage.LoginAttempt{Locked: true, Failures: failed, LockedUntil: locked}
 			return nil
 		}
 		if last != nil && now.Sub(*last) > memory {
@@ -170,7 +172,7 @@ func (s *SQLStore) ClaimLoginAttempt(ctx context.Context, id string, now time.Ti
 		return s.mapErr(err)
 	})
 	if err != nil {
-		return LoginAttempt{}, fmt.Errorf("storage: claim login attempt %s: %w", id, err)
+		return storage.LoginAttempt{}, fmt.Errorf("storage: claim login attempt %s: %w", id, err)
 	}
 	return out, nil
 }
@@ -200,7 +202,7 @@ func (s *SQLStore) SetUserLockout(ctx context.Context, id string, failures int, 
 // ---- user tokens ----
 
 // CreateUserToken stores a single-use token (its hash only).
-func (s *SQLStore) CreateUserToken(ctx context.Context, t *UserToken) error {
+func (s *SQLStore) CreateUserToken(ctx context.Context, t *storage.UserToken) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
@@ -215,8 +217,8 @@ func (s *SQLStore) CreateUserToken(ctx context.Context, t *UserToken) error {
 
 // ConsumeUserToken deletes and returns a live token in one statement, so
 // that two concurrent uses cannot both succeed.
-func (s *SQLStore) ConsumeUserToken(ctx context.Context, hash []byte, purpose TokenPurpose, now time.Time) (*UserToken, error) {
-	t := UserToken{TokenHash: hash}
+func (s *SQLStore) ConsumeUserToken(ctx context.Context, hash []byte, purpose storage.TokenPurpose, now time.Time) (*storage.UserToken, error) {
+	t := storage.UserToken{TokenHash: hash}
 	var p string
 	err := s.queryRow(ctx, `DELETE FROM user_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ?
 		RETURNING purpose, user_id, email, created_at, expires_at`, hash, string(purpose), s.ts(now)).
@@ -224,12 +226,12 @@ func (s *SQLStore) ConsumeUserToken(ctx context.Context, hash []byte, purpose To
 	if err != nil {
 		return nil, fmt.Errorf("storage: consume user token: %w", s.mapErr(err))
 	}
-	t.Purpose = TokenPurpose(p)
+	t.Purpose = storage.TokenPurpose(p)
 	return &t, nil
 }
 
 // DeleteUserTokens removes a user's tokens of one purpose, or all of them.
-func (s *SQLStore) DeleteUserTokens(ctx context.Context, userID string, purpose TokenPurpose) error {
+func (s *SQLStore) DeleteUserTokens(ctx context.Context, userID string, purpose storage.TokenPurpose) error {
 	q, args := `DELETE FROM user_tokens WHERE user_id = ?`, []any{userID}
 	if purpose != "" {
 		q, args = q+` AND purpose = ?`, append(args, string(purpose))
@@ -244,8 +246,8 @@ func (s *SQLStore) DeleteUserTokens(ctx context.Context, userID string, purpose 
 
 const registrationCols = `id, token_hash, username, email, display_name, password_hash, created_at, expires_at`
 
-func scanRegistration(row interface{ Scan(...any) error }) (*Registration, error) {
-	var r Registration
+func scanRegistration(row interface{ Scan(...any) error }) (*storage.Registration, error) {
+	var r storage.Registration
 	err := row.Scan(&r.ID, &r.TokenHash, &r.Username, &r.Email, &r.DisplayName, &r.PasswordHash,
 		timeDest{&r.CreatedAt}, timeDest{&r.ExpiresAt})
 	if err != nil {
@@ -255,7 +257,7 @@ func scanRegistration(row interface{ Scan(...any) error }) (*Registration, error
 }
 
 // CreateRegistration stores a pending sign-up (its token's hash only).
-func (s *SQLStore) CreateRegistration(ctx context.Context, r *Registration) error {
+func (s *SQLStore) CreateRegistration(ctx context.Context, r *storage.Registration) error {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()
 	}
@@ -272,7 +274,7 @@ func (s *SQLStore) CreateRegistration(ctx context.Context, r *Registration) erro
 
 // ConsumeRegistration deletes and returns a live registration in one
 // statement, so two uses of one link cannot both create the account.
-func (s *SQLStore) ConsumeRegistration(ctx context.Context, hash []byte, now time.Time) (*Registration, error) {
+func (s *SQLStore) ConsumeRegistration(ctx context.Context, hash []byte, now time.Time) (*storage.Registration, error) {
 	r, err := scanRegistration(s.queryRow(ctx, `DELETE FROM registrations WHERE token_hash = ? AND expires_at > ?
 		RETURNING `+registrationCols, hash, s.ts(now)))
 	if err != nil {
@@ -282,7 +284,7 @@ func (s *SQLStore) ConsumeRegistration(ctx context.Context, hash []byte, now tim
 }
 
 // LatestRegistration finds the newest live registration for an address.
-func (s *SQLStore) LatestRegistration(ctx context.Context, email string, now time.Time) (*Registration, error) {
+func (s *SQLStore) LatestRegistration(ctx context.Context, email string, now time.Time) (*storage.Registration, error) {
 	r, err := scanRegistration(s.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations
 		WHERE email_fold = ? AND expires_at > ? ORDER BY created_at DESC, id DESC LIMIT 1`, foldEmail(email), s.ts(now)))
 	if err != nil {
@@ -316,7 +318,7 @@ func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) e
 		return fmt.Errorf("storage: %s: %w", what, err)
 	}
 	if !ok {
-		return fmt.Errorf("storage: %s: %w", what, ErrNotFound)
+		return fmt.Errorf("storage: %s: %w", what, storage.ErrNotFound)
 	}
 	return nil
 }
@@ -327,8 +329,8 @@ const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_u
 	scopes, audience, public, first_party, access_token_format, created_at,
 	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns`
 
-func scanClient(r rowScanner) (*Client, error) {
-	var c Client
+func scanClient(r rowScanner) (*storage.Client, error) {
+	var c storage.Client
 	var format string
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, listDest{&c.RedirectURIs}, listDest{&c.PostLogoutRedirectURIs},
 		listDest{&c.GrantTypes}, listDest{&c.ResponseTypes}, listDest{&c.Scopes}, listDest{&c.Audience},
@@ -340,19 +342,19 @@ func scanClient(r rowScanner) (*Client, error) {
 	if len(c.SecretHash) == 0 {
 		c.SecretHash = nil
 	}
-	c.AccessTokenFormat = AccessTokenFormat(format)
+	c.AccessTokenFormat = storage.AccessTokenFormat(format)
 	return &c, nil
 }
 
 // CreateClient inserts c, filling CreatedAt when zero and the access token
 // format when empty.
-func (s *SQLStore) CreateClient(ctx context.Context, c *Client) error {
+func (s *SQLStore) CreateClient(ctx context.Context, c *storage.Client) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now()
 	}
 	c.CreatedAt = normTime(c.CreatedAt)
 	if c.AccessTokenFormat == "" {
-		c.AccessTokenFormat = AccessTokenOpaque
+		c.AccessTokenFormat = storage.AccessTokenOpaque
 	}
 	var secret any
 	if len(c.SecretHash) > 0 {
@@ -370,7 +372,7 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *Client) error {
 }
 
 // GetClientByID finds a client; ErrNotFound when missing.
-func (s *SQLStore) GetClientByID(ctx context.Context, id string) (*Client, error) {
+func (s *SQLStore) GetClientByID(ctx context.Context, id string) (*storage.Client, error) {
 	c, err := scanClient(s.queryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("storage: get client %s: %w", id, s.mapErr(err))
@@ -379,13 +381,13 @@ func (s *SQLStore) GetClientByID(ctx context.Context, id string) (*Client, error
 }
 
 // ListClients returns every client ordered by id.
-func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
+func (s *SQLStore) ListClients(ctx context.Context) ([]storage.Client, error) {
 	rows, err := s.query(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list clients: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []Client
+	var out []storage.Client
 	for rows.Next() {
 		c, err := scanClient(rows)
 		if err != nil {
@@ -403,9 +405,9 @@ func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
 // access token format is stored as opaque, as CreateClient does) and drops
 // the client from the cache, so this store serves the change at once.
 // ErrNotFound when there is no such client.
-func (s *SQLStore) UpdateClient(ctx context.Context, c *Client) error {
+func (s *SQLStore) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if c.AccessTokenFormat == "" {
-		c.AccessTokenFormat = AccessTokenOpaque
+		c.AccessTokenFormat = storage.AccessTokenOpaque
 	}
 	var secret any
 	if len(c.SecretHash) > 0 {
@@ -437,8 +439,8 @@ func (s *SQLStore) DeleteClient(ctx context.Context, id string) error {
 
 const keyCols = `id, algorithm, public_jwk, private_key, created_at, activates_at, retired_at, expires_at`
 
-func scanKey(r rowScanner) (*SigningKey, error) {
-	var k SigningKey
+func scanKey(r rowScanner) (*storage.SigningKey, error) {
+	var k storage.SigningKey
 	err := r.Scan(&k.ID, &k.Algorithm, &k.PublicJWK, &k.PrivateKey, timeDest{&k.CreatedAt}, timeDest{&k.ActivatesAt},
 		nullTimeDest{&k.RetiredAt}, nullTimeDest{&k.ExpiresAt})
 	if err != nil {
@@ -448,7 +450,7 @@ func scanKey(r rowScanner) (*SigningKey, error) {
 }
 
 // CreateSigningKey inserts k, filling CreatedAt (and ActivatesAt) when zero.
-func (s *SQLStore) CreateSigningKey(ctx context.Context, k *SigningKey) error {
+func (s *SQLStore) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now()
 	}
@@ -475,13 +477,13 @@ func normTimePtr(t *time.Time) *time.Time {
 }
 
 // ListSigningKeys returns every key, oldest first.
-func (s *SQLStore) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
+func (s *SQLStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
 	rows, err := s.query(ctx, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list signing keys: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []SigningKey
+	var out []storage.SigningKey
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
@@ -496,7 +498,7 @@ func (s *SQLStore) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 }
 
 // UpdateSigningKeyTimes writes ActivatesAt, RetiredAt and ExpiresAt.
-func (s *SQLStore) UpdateSigningKeyTimes(ctx context.Context, k *SigningKey) error {
+func (s *SQLStore) UpdateSigningKeyTimes(ctx context.Context, k *storage.SigningKey) error {
 	return s.updateOne(ctx, "update signing key "+k.ID,
 		`UPDATE signing_keys SET activates_at = ?, retired_at = ?, expires_at = ? WHERE id = ?`,
 		s.ts(k.ActivatesAt), s.tsPtr(k.RetiredAt), s.tsPtr(k.ExpiresAt), k.ID)
@@ -511,8 +513,8 @@ func (s *SQLStore) DeleteSigningKey(ctx context.Context, id string) error {
 
 const sessionCols = `id, token_hash, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at`
 
-func scanSession(r rowScanner) (*BrowserSession, error) {
-	var b BrowserSession
+func scanSession(r rowScanner) (*storage.BrowserSession, error) {
+	var b storage.BrowserSession
 	err := r.Scan(&b.ID, &b.TokenHash, &b.UserID, timeDest{&b.AuthTime}, listDest{&b.AMR}, &b.IP, &b.UserAgent,
 		timeDest{&b.CreatedAt}, timeDest{&b.LastSeenAt}, timeDest{&b.ExpiresAt})
 	if err != nil {
@@ -522,7 +524,7 @@ func scanSession(r rowScanner) (*BrowserSession, error) {
 }
 
 // CreateBrowserSession inserts b, filling CreatedAt/LastSeenAt when zero.
-func (s *SQLStore) CreateBrowserSession(ctx context.Context, b *BrowserSession) error {
+func (s *SQLStore) CreateBrowserSession(ctx context.Context, b *storage.BrowserSession) error {
 	if b.CreatedAt.IsZero() {
 		b.CreatedAt = time.Now()
 	}
@@ -544,7 +546,7 @@ func (s *SQLStore) CreateBrowserSession(ctx context.Context, b *BrowserSession) 
 }
 
 // GetBrowserSession finds a live session by its token hash.
-func (s *SQLStore) GetBrowserSession(ctx context.Context, tokenHash []byte) (*BrowserSession, error) {
+func (s *SQLStore) GetBrowserSession(ctx context.Context, tokenHash []byte) (*storage.BrowserSession, error) {
 	b, err := scanSession(s.queryRow(ctx, `SELECT `+sessionCols+` FROM browser_sessions WHERE token_hash = ? AND expires_at > ?`,
 		tokenHash, s.ts(time.Now())))
 	if err != nil {
@@ -554,7 +556,7 @@ func (s *SQLStore) GetBrowserSession(ctx context.Context, tokenHash []byte) (*Br
 }
 
 // GetBrowserSessionByID finds a live session by its public id.
-func (s *SQLStore) GetBrowserSessionByID(ctx context.Context, id string) (*BrowserSession, error) {
+func (s *SQLStore) GetBrowserSessionByID(ctx context.Context, id string) (*storage.BrowserSession, error) {
 	b, err := scanSession(s.queryRow(ctx, `SELECT `+sessionCols+` FROM browser_sessions WHERE id = ? AND expires_at > ?`,
 		id, s.ts(time.Now())))
 	if err != nil {
@@ -583,14 +585,14 @@ func (s *SQLStore) DeleteUserBrowserSessions(ctx context.Context, userID string)
 }
 
 // ListUserBrowserSessions returns a user's live sessions, newest first.
-func (s *SQLStore) ListUserBrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error) {
+func (s *SQLStore) ListUserBrowserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
 	rows, err := s.query(ctx, `SELECT `+sessionCols+` FROM browser_sessions WHERE user_id = ? AND expires_at > ?
 		ORDER BY created_at DESC, id`, userID, s.ts(time.Now()))
 	if err != nil {
 		return nil, fmt.Errorf("storage: list browser sessions: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []BrowserSession
+	var out []storage.BrowserSession
 	for rows.Next() {
 		b, err := scanSession(rows)
 		if err != nil {
@@ -609,8 +611,8 @@ func (s *SQLStore) ListUserBrowserSessions(ctx context.Context, userID string) (
 const pendingCols = `id, client_id, form, csrf_token, user_id, session_id, auth_time, amr, consent_given,
 	granted_scopes, created_at, expires_at`
 
-func scanPending(r rowScanner) (*PendingAuthorization, error) {
-	var p PendingAuthorization
+func scanPending(r rowScanner) (*storage.PendingAuthorization, error) {
+	var p storage.PendingAuthorization
 	err := r.Scan(&p.ID, &p.ClientID, &p.Form, &p.CSRFToken, strDest{&p.UserID}, &p.SessionID,
 		nullTimeDest{&p.AuthTime}, listDest{&p.AMR}, &p.ConsentGiven, listDest{&p.GrantedScopes},
 		timeDest{&p.CreatedAt}, timeDest{&p.ExpiresAt})
@@ -621,7 +623,7 @@ func scanPending(r rowScanner) (*PendingAuthorization, error) {
 }
 
 // CreatePendingAuthorization inserts p, filling CreatedAt when zero.
-func (s *SQLStore) CreatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error {
+func (s *SQLStore) CreatePendingAuthorization(ctx context.Context, p *storage.PendingAuthorization) error {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now()
 	}
@@ -636,7 +638,7 @@ func (s *SQLStore) CreatePendingAuthorization(ctx context.Context, p *PendingAut
 }
 
 // GetPendingAuthorization finds a live login challenge.
-func (s *SQLStore) GetPendingAuthorization(ctx context.Context, id string) (*PendingAuthorization, error) {
+func (s *SQLStore) GetPendingAuthorization(ctx context.Context, id string) (*storage.PendingAuthorization, error) {
 	p, err := scanPending(s.queryRow(ctx, `SELECT `+pendingCols+` FROM pending_authorizations WHERE id = ? AND expires_at > ?`,
 		id, s.ts(time.Now())))
 	if err != nil {
@@ -646,7 +648,7 @@ func (s *SQLStore) GetPendingAuthorization(ctx context.Context, id string) (*Pen
 }
 
 // UpdatePendingAuthorization writes the login and consent fields.
-func (s *SQLStore) UpdatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error {
+func (s *SQLStore) UpdatePendingAuthorization(ctx context.Context, p *storage.PendingAuthorization) error {
 	p.AuthTime = normTimePtr(p.AuthTime)
 	return s.updateOne(ctx, "update pending authorization",
 		`UPDATE pending_authorizations SET csrf_token = ?, user_id = ?, session_id = ?, auth_time = ?, amr = ?,
@@ -662,8 +664,8 @@ func (s *SQLStore) DeletePendingAuthorization(ctx context.Context, id string) er
 // ---- consents ----
 
 // GetConsent returns the scopes userID granted clientID.
-func (s *SQLStore) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
-	var c Consent
+func (s *SQLStore) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
+	var c storage.Consent
 	err := s.queryRow(ctx, `SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents
 		WHERE user_id = ? AND client_id = ?`, userID, clientID).
 		Scan(&c.UserID, &c.ClientID, listDest{&c.Scopes}, timeDest{&c.GrantedAt}, timeDest{&c.UpdatedAt})
@@ -675,7 +677,7 @@ func (s *SQLStore) GetConsent(ctx context.Context, userID, clientID string) (*Co
 
 // UpsertConsent replaces the granted scopes; GrantedAt keeps the first
 // grant's time.
-func (s *SQLStore) UpsertConsent(ctx context.Context, c *Consent) error {
+func (s *SQLStore) UpsertConsent(ctx context.Context, c *storage.Consent) error {
 	now := time.Now()
 	if c.GrantedAt.IsZero() {
 		c.GrantedAt = now
@@ -700,16 +702,16 @@ func (s *SQLStore) DeleteConsent(ctx context.Context, userID, clientID string) e
 }
 
 // ListUserConsents returns a user's grants ordered by client id.
-func (s *SQLStore) ListUserConsents(ctx context.Context, userID string) ([]Consent, error) {
+func (s *SQLStore) ListUserConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
 	rows, err := s.query(ctx, `SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents
 		WHERE user_id = ? ORDER BY client_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list consents: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []Consent
+	var out []storage.Consent
 	for rows.Next() {
-		var c Consent
+		var c storage.Consent
 		if err := rows.Scan(&c.UserID, &c.ClientID, listDest{&c.Scopes}, timeDest{&c.GrantedAt}, timeDest{&c.UpdatedAt}); err != nil {
 			return nil, fmt.Errorf("storage: list consents: %w", s.mapErr(err))
 		}

@@ -1,4 +1,4 @@
-package storage
+package sqlstore
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // clientCache keeps client records for a short TTL. Clients are read on
@@ -21,7 +23,7 @@ type clientCache struct {
 }
 
 type cachedClient struct {
-	client  *Client
+	client  *storage.Client
 	expires time.Time
 }
 
@@ -29,17 +31,15 @@ type cachedClient struct {
 // (misses are not cached, but a large fleet of real clients could be).
 const maxCachedClients = 10000
 
-// SetClientCacheTTL turns on the client cache (ttl > 0) or off (0). Set it
-// before serving.
-func (s *SQLStore) SetClientCacheTTL(ttl time.Duration) {
+// newClientCache returns a cache for ttl (> 0), or nil (off).
+func newClientCache(ttl time.Duration) *clientCache {
 	if ttl <= 0 {
-		s.clients = nil
-		return
+		return nil
 	}
-	s.clients = &clientCache{ttl: ttl, items: make(map[string]cachedClient)}
+	return &clientCache{ttl: ttl, items: make(map[string]cachedClient)}
 }
 
-func (c *clientCache) get(id string) (*Client, bool) {
+func (c *clientCache) get(id string) (*storage.Client, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -52,7 +52,7 @@ func (c *clientCache) get(id string) (*Client, bool) {
 	return it.client, true
 }
 
-func (c *clientCache) put(cl *Client) {
+func (c *clientCache) put(cl *storage.Client) {
 	if c == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package storage
+package sqlstore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // fosite's token tables. Every one is keyed by hashKey(signature) and
@@ -129,7 +131,7 @@ func (s *SQLStore) buildRequest(ctx context.Context, row *requestRow, session fo
 		return nil, err
 	}
 	if session == nil {
-		session = s.NewSession()
+		session = s.newSession()
 	}
 	if err := json.Unmarshal([]byte(row.Session), session); err != nil {
 		return nil, fmt.Errorf("decode session: %w", err)
@@ -164,7 +166,7 @@ func (s *SQLStore) deleteByKey(ctx context.Context, table, key string) error {
 // missing.
 func (s *SQLStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.cachedGetClient(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
@@ -438,11 +440,11 @@ func (s *SQLStore) CreatePARSession(ctx context.Context, requestURI string, req 
 }
 
 // GetPARSession returns a pushed authorization request, its session
-// unmarshalled into s.NewSession(); fosite.ErrNotFound when missing or
+// unmarshalled into s.newSession(); fosite.ErrNotFound when missing or
 // expired.
 func (s *SQLStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
 	var raw string
-	req, _, err := s.loadRequest(ctx, tablePAR, requestURI, s.NewSession(), "authorize", &raw)
+	req, _, err := s.loadRequest(ctx, tablePAR, requestURI, s.newSession(), "authorize", &raw)
 	if err != nil {
 		return nil, err
 	}

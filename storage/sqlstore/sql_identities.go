@@ -1,17 +1,19 @@
-package storage
+package sqlstore
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
-var _ Identities = (*SQLStore)(nil)
+var _ storage.Identities = (*SQLStore)(nil)
 
 const identityCols = `upstream_id, subject, user_id, email, created_at, last_used_at`
 
-func scanIdentity(r rowScanner) (*Identity, error) {
-	var i Identity
+func scanIdentity(r rowScanner) (*storage.Identity, error) {
+	var i storage.Identity
 	if err := r.Scan(&i.UpstreamID, &i.Subject, &i.UserID, &i.Email, timeDest{&i.CreatedAt}, timeDest{&i.LastUsedAt}); err != nil {
 		return nil, err
 	}
@@ -19,7 +21,7 @@ func scanIdentity(r rowScanner) (*Identity, error) {
 }
 
 // CreateIdentity links an upstream identity to a user.
-func (s *SQLStore) CreateIdentity(ctx context.Context, i *Identity) error {
+func (s *SQLStore) CreateIdentity(ctx context.Context, i *storage.Identity) error {
 	if i.CreatedAt.IsZero() {
 		i.CreatedAt = time.Now()
 	}
@@ -39,7 +41,7 @@ func (s *SQLStore) CreateIdentity(ctx context.Context, i *Identity) error {
 }
 
 // GetIdentity finds a linked identity.
-func (s *SQLStore) GetIdentity(ctx context.Context, upstreamID, subject string) (*Identity, error) {
+func (s *SQLStore) GetIdentity(ctx context.Context, upstreamID, subject string) (*storage.Identity, error) {
 	i, err := scanIdentity(s.queryRow(ctx, `SELECT `+identityCols+` FROM identities WHERE upstream_id = ? AND subject = ?`,
 		upstreamID, subject))
 	if err != nil {
@@ -55,13 +57,13 @@ func (s *SQLStore) TouchIdentity(ctx context.Context, upstreamID, subject string
 }
 
 // ListUserIdentities returns a user's identities, oldest first.
-func (s *SQLStore) ListUserIdentities(ctx context.Context, userID string) ([]Identity, error) {
+func (s *SQLStore) ListUserIdentities(ctx context.Context, userID string) ([]storage.Identity, error) {
 	rows, err := s.query(ctx, `SELECT `+identityCols+` FROM identities WHERE user_id = ? ORDER BY created_at, upstream_id, subject`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list identities: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	out := []Identity{}
+	out := []storage.Identity{}
 	for rows.Next() {
 		i, err := scanIdentity(rows)
 		if err != nil {

@@ -1,4 +1,4 @@
-package storage
+package sqlstore
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/lib/pq"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // This file implements Tiers, Audit and Directory (see directory.go).
@@ -20,8 +22,8 @@ import (
 
 const tierCols = `id, name, description, is_default, created_at, updated_at`
 
-func scanTier(r rowScanner) (*Tier, error) {
-	var t Tier
+func scanTier(r rowScanner) (*storage.Tier, error) {
+	var t storage.Tier
 	err := r.Scan(&t.ID, &t.Name, &t.Description, &t.IsDefault, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt})
 	if err != nil {
 		return nil, err
@@ -35,10 +37,10 @@ func scanTier(r rowScanner) (*Tier, error) {
 func (s *SQLStore) tierErr(err error) error {
 	var pe *pq.Error
 	if errors.As(err, &pe) && pe.Constraint == "tiers_default_key" {
-		return fmt.Errorf("%w: %w", ErrConflict, err)
+		return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 	}
 	if msg := err.Error(); strings.Contains(msg, "tiers.is_default") || strings.Contains(msg, "tiers_default_key") {
-		return fmt.Errorf("%w: %w", ErrConflict, err)
+		return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 	}
 	return s.mapErr(err)
 }
@@ -66,7 +68,7 @@ func (s *SQLStore) clearDefaultTier(ctx context.Context, keep string, at time.Ti
 // CreateTier inserts t, filling CreatedAt/UpdatedAt when zero. When
 // t.IsDefault, the previous default stops being one in the same
 // transaction.
-func (s *SQLStore) CreateTier(ctx context.Context, t *Tier) error {
+func (s *SQLStore) CreateTier(ctx context.Context, t *storage.Tier) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
@@ -90,7 +92,7 @@ func (s *SQLStore) CreateTier(ctx context.Context, t *Tier) error {
 }
 
 // GetTier finds a tier by id.
-func (s *SQLStore) GetTier(ctx context.Context, id string) (*Tier, error) {
+func (s *SQLStore) GetTier(ctx context.Context, id string) (*storage.Tier, error) {
 	t, err := scanTier(s.queryRow(ctx, `SELECT `+tierCols+` FROM tiers WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("storage: get tier %s: %w", id, s.mapErr(err))
@@ -99,7 +101,7 @@ func (s *SQLStore) GetTier(ctx context.Context, id string) (*Tier, error) {
 }
 
 // GetDefaultTier returns the default tier; ErrNotFound when none is.
-func (s *SQLStore) GetDefaultTier(ctx context.Context) (*Tier, error) {
+func (s *SQLStore) GetDefaultTier(ctx context.Context) (*storage.Tier, error) {
 	t, err := scanTier(s.queryRow(ctx, `SELECT `+tierCols+` FROM tiers WHERE is_default`))
 	if err != nil {
 		return nil, fmt.Errorf("storage: get default tier: %w", s.mapErr(err))
@@ -108,13 +110,13 @@ func (s *SQLStore) GetDefaultTier(ctx context.Context) (*Tier, error) {
 }
 
 // ListTiers returns every tier ordered by name (ignoring case).
-func (s *SQLStore) ListTiers(ctx context.Context) ([]Tier, error) {
+func (s *SQLStore) ListTiers(ctx context.Context) ([]storage.Tier, error) {
 	rows, err := s.query(ctx, `SELECT `+tierCols+` FROM tiers ORDER BY lower(name), id`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list tiers: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []Tier
+	var out []storage.Tier
 	for rows.Next() {
 		t, err := scanTier(rows)
 		if err != nil {
@@ -131,7 +133,7 @@ func (s *SQLStore) ListTiers(ctx context.Context) ([]Tier, error) {
 // UpdateTier writes name, description and is_default and advances
 // UpdatedAt. When t.IsDefault, the previous default stops being one.
 // ErrNotFound when missing, ErrDuplicate when the name is taken.
-func (s *SQLStore) UpdateTier(ctx context.Context, t *Tier) error {
+func (s *SQLStore) UpdateTier(ctx context.Context, t *storage.Tier) error {
 	next := normTime(time.Now())
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		if t.IsDefault {
@@ -149,7 +151,7 @@ func (s *SQLStore) UpdateTier(ctx context.Context, t *Tier) error {
 			return fmt.Errorf("storage: update tier %s: %w", t.ID, err)
 		}
 		if !ok {
-			return fmt.Errorf("storage: update tier %s: %w", t.ID, ErrNotFound)
+			return fmt.Errorf("storage: update tier %s: %w", t.ID, storage.ErrNotFound)
 		}
 		return nil
 	})
@@ -169,19 +171,19 @@ func (s *SQLStore) DeleteTier(ctx context.Context, id string) error {
 			return fmt.Errorf("storage: delete tier %s: %w", id, s.mapErr(err))
 		}
 		if isDefault {
-			return fmt.Errorf("storage: delete tier %s: it is the default tier: %w", id, ErrConflict)
+			return fmt.Errorf("storage: delete tier %s: it is the default tier: %w", id, storage.ErrConflict)
 		}
 		var used bool
 		if err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE tier_id = ?)`, id).Scan(&used); err != nil {
 			return fmt.Errorf("storage: delete tier %s: %w", id, s.mapErr(err))
 		}
 		if used {
-			return fmt.Errorf("storage: delete tier %s: users are on it: %w", id, ErrConflict)
+			return fmt.Errorf("storage: delete tier %s: users are on it: %w", id, storage.ErrConflict)
 		}
 		if err := s.updateOne(ctx, "delete tier "+id, `DELETE FROM tiers WHERE id = ?`, id); err != nil {
 			if isFKViolation(err) {
 				// A user joined the tier after the check.
-				return fmt.Errorf("storage: delete tier %s: users are on it: %w (%w)", id, ErrConflict, err)
+				return fmt.Errorf("storage: delete tier %s: users are on it: %w (%w)", id, storage.ErrConflict, err)
 			}
 			return err
 		}
@@ -200,16 +202,16 @@ func (s *SQLStore) tierExists(ctx context.Context, id string) error {
 
 // RateLimits returns a tier's limits ordered by Match; ErrNotFound when
 // the tier does not exist.
-func (s *SQLStore) RateLimits(ctx context.Context, tierID string) ([]RateLimit, error) {
+func (s *SQLStore) RateLimits(ctx context.Context, tierID string) ([]storage.RateLimit, error) {
 	rows, err := s.query(ctx, `SELECT match, limit_count, period_ns FROM tier_rate_limits WHERE tier_id = ?
 		ORDER BY match`, tierID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: rate limits of %s: %w", tierID, s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []RateLimit
+	var out []storage.RateLimit
 	for rows.Next() {
-		var l RateLimit
+		var l storage.RateLimit
 		var period int64
 		if err := rows.Scan(&l.Match, &l.Limit, &period); err != nil {
 			return nil, fmt.Errorf("storage: rate limits of %s: %w", tierID, s.mapErr(err))
@@ -231,7 +233,7 @@ func (s *SQLStore) RateLimits(ctx context.Context, tierID string) ([]RateLimit, 
 // SetRateLimits replaces a tier's limits in one transaction. ErrNotFound
 // when the tier does not exist, ErrDuplicate when two limits have the same
 // Match.
-func (s *SQLStore) SetRateLimits(ctx context.Context, tierID string, limits []RateLimit) error {
+func (s *SQLStore) SetRateLimits(ctx context.Context, tierID string, limits []storage.RateLimit) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.tierExists(ctx, tierID); err != nil {
 			return fmt.Errorf("storage: set rate limits: %w", err)
@@ -262,7 +264,7 @@ func (s *SQLStore) SetUserTier(ctx context.Context, userID, tierID string) error
 			nullStr(tierID), s.ts(time.Now()), userID)
 		if err != nil && isFKViolation(err) {
 			// The tier was deleted after the check.
-			return fmt.Errorf("storage: set user tier: tier %s: %w (%w)", tierID, ErrNotFound, err)
+			return fmt.Errorf("storage: set user tier: tier %s: %w (%w)", tierID, storage.ErrNotFound, err)
 		}
 		return err
 	})
@@ -293,7 +295,7 @@ type mapDest struct{ m *map[string]any }
 func (d mapDest) Scan(v any) error { return scanJSONText(v, d.m, "map") }
 
 // AppendAudit inserts e, filling e.ID and, when zero, e.Time.
-func (s *SQLStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
+func (s *SQLStore) AppendAudit(ctx context.Context, e *storage.AuditEvent) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -319,7 +321,7 @@ func likeEscape(s string) string {
 // ListAudit returns the events matching q, newest first. Since is
 // inclusive, Until exclusive; After is the id of the previous page's last
 // event. Limit defaults to 50 and is capped at 500.
-func (s *SQLStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
+func (s *SQLStore) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) {
@@ -374,9 +376,9 @@ func (s *SQLStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, e
 		return nil, fmt.Errorf("storage: list audit: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	var out []AuditEvent
+	var out []storage.AuditEvent
 	for rows.Next() {
-		var e AuditEvent
+		var e storage.AuditEvent
 		if err := rows.Scan(&e.ID, timeDest{&e.Time}, &e.ActorType, &e.ActorID, &e.Action, &e.TargetID, &e.IP,
 			&e.UserAgent, &e.Reason, mapDest{&e.Changes}); err != nil {
 			return nil, fmt.Errorf("storage: list audit: %w", s.mapErr(err))
@@ -414,13 +416,13 @@ func decodeCursor(s string) (userCursor, error) {
 	var c userCursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return c, fmt.Errorf("%w: %w", ErrBadCursor, err)
+		return c, fmt.Errorf("%w: %w", storage.ErrBadCursor, err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("%w: %w", ErrBadCursor, err)
+		return c, fmt.Errorf("%w: %w", storage.ErrBadCursor, err)
 	}
 	if c.ID == "" {
-		return c, fmt.Errorf("%w: no id", ErrBadCursor)
+		return c, fmt.Errorf("%w: no id", storage.ErrBadCursor)
 	}
 	return c, nil
 }
@@ -431,7 +433,7 @@ func decodeCursor(s string) (userCursor, error) {
 // substring of the email, username or display name ignoring case, with
 // '%' and '_' taken literally. Limit defaults to 50 and is capped at 200.
 // A cursor that does not decode is ErrBadCursor.
-func (s *SQLStore) SearchUsers(ctx context.Context, q UserQuery) (*UserPage, error) {
+func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*storage.UserPage, error) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) {
@@ -464,11 +466,11 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q UserQuery) (*UserPage, err
 	var order, keyset string
 	byUsername := false
 	switch q.Sort {
-	case "", SortCreatedDesc:
+	case "", storage.SortCreatedDesc:
 		order, keyset = `created_at DESC, id DESC`, `(created_at, id) < (?, ?)`
-	case SortCreatedAsc:
+	case storage.SortCreatedAsc:
 		order, keyset = `created_at, id`, `(created_at, id) > (?, ?)`
-	case SortUsernameAsc:
+	case storage.SortUsernameAsc:
 		order, keyset, byUsername = `username, id`, `(username, id) > (?, ?)`, true
 	default:
 		return nil, fmt.Errorf("storage: search users: unknown sort %q", q.Sort)
@@ -483,7 +485,7 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q UserQuery) (*UserPage, err
 		} else {
 			t, err := time.Parse(time.RFC3339Nano, c.K)
 			if err != nil {
-				return nil, fmt.Errorf("storage: search users: %w: %w", ErrBadCursor, err)
+				return nil, fmt.Errorf("storage: search users: %w: %w", storage.ErrBadCursor, err)
 			}
 			add(keyset, s.ts(t), c.ID)
 		}
@@ -506,7 +508,7 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q UserQuery) (*UserPage, err
 		return nil, fmt.Errorf("storage: search users: %w", s.mapErr(err))
 	}
 	defer rows.Close()
-	page := &UserPage{}
+	page := &storage.UserPage{}
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
@@ -541,7 +543,7 @@ const archiveCols = `user_id, username, email, display_name, profile, reason, de
 // row (ON DELETE CASCADE); their authorize codes, tokens and PKCE, OIDC and
 // PAR sessions are deleted by subject. ErrNotFound when there is no such
 // user.
-func (s *SQLStore) HardDeleteUser(ctx context.Context, a *UserArchive) error {
+func (s *SQLStore) HardDeleteUser(ctx context.Context, a *storage.UserArchive) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		q := `SELECT ` + userCols + ` FROM users WHERE id = ?`
 		if s.dialect == DialectPostgres {
@@ -587,8 +589,8 @@ func (s *SQLStore) HardDeleteUser(ctx context.Context, a *UserArchive) error {
 }
 
 // GetUserArchive returns what a hard delete kept of a user.
-func (s *SQLStore) GetUserArchive(ctx context.Context, userID string) (*UserArchive, error) {
-	var a UserArchive
+func (s *SQLStore) GetUserArchive(ctx context.Context, userID string) (*storage.UserArchive, error) {
+	var a storage.UserArchive
 	err := s.queryRow(ctx, `SELECT `+archiveCols+` FROM user_archive WHERE user_id = ?`, userID).
 		Scan(&a.UserID, &a.Username, &a.Email, &a.DisplayName, mapDest{&a.Profile}, &a.Reason, &a.DeletedBy,
 			timeDest{&a.CreatedAt}, timeDest{&a.DeletedAt})
@@ -607,8 +609,8 @@ const maxStatsDays = 3660
 // and sign-ups per UTC day for the last days days, today included: one
 // entry per day, oldest first, zero days included. days ≤ 0 gives no
 // series; it is capped at 3660.
-func (s *SQLStore) Stats(ctx context.Context, days int) (*Stats, error) {
-	st := &Stats{ByStatus: map[UserStatus]int64{}, ByTier: map[string]int64{}}
+func (s *SQLStore) Stats(ctx context.Context, days int) (*storage.Stats, error) {
+	st := &storage.Stats{ByStatus: map[storage.UserStatus]int64{}, ByTier: map[string]int64{}}
 	rows, err := s.query(ctx, `SELECT status, count(*) FROM users GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: stats: %w", s.mapErr(err))
@@ -620,7 +622,7 @@ func (s *SQLStore) Stats(ctx context.Context, days int) (*Stats, error) {
 		if err := rows.Scan(&status, &n); err != nil {
 			return nil, fmt.Errorf("storage: stats: %w", s.mapErr(err))
 		}
-		st.ByStatus[UserStatus(status)] = n
+		st.ByStatus[storage.UserStatus(status)] = n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: stats: %w", s.mapErr(err))
@@ -673,10 +675,10 @@ func (s *SQLStore) Stats(ctx context.Context, days int) (*Stats, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: stats: %w", s.mapErr(err))
 	}
-	st.SignupsPerDay = make([]DayCount, 0, days)
+	st.SignupsPerDay = make([]storage.DayCount, 0, days)
 	for i := range days {
 		day := first.AddDate(0, 0, i).Format(time.DateOnly)
-		st.SignupsPerDay = append(st.SignupsPerDay, DayCount{Day: day, Count: perDay[day]})
+		st.SignupsPerDay = append(st.SignupsPerDay, storage.DayCount{Day: day, Count: perDay[day]})
 	}
 	return st, nil
 }

@@ -1,4 +1,4 @@
-package storage_test
+package sqlstore_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/testdb"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlstore"
 )
 
 // TestFositeFlows drives real fosite handlers over the store: code + PKCE
@@ -31,7 +32,7 @@ func TestFositeFlows(t *testing.T) {
 	}
 }
 
-func testFositeFlows(t *testing.T, st *storage.SQLStore) {
+func testFositeFlows(t *testing.T, st *sqlstore.SQLStore) {
 	ctx := context.Background()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
