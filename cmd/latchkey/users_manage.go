@@ -67,7 +67,7 @@ func (e *env) manageUsersCmds() []*cobra.Command {
 		Short: "List users (newest first), with the admin API's search",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				q.Status = storage.UserStatus(status)
 				page, err := newAccounts(cfg, store, log, nil).SearchUsers(ctx, q)
 				if err != nil {
@@ -110,7 +110,7 @@ func (e *env) manageUsersCmds() []*cobra.Command {
 		Short: "Show one user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				u, err := resolveUser(ctx, newAccounts(cfg, store, log, nil), args[0])
 				if err != nil {
 					return err
@@ -141,7 +141,7 @@ func (e *env) manageUsersCmds() []*cobra.Command {
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+				return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 					svc := newAccounts(cfg, store, log, nil)
 					u, err := resolveUser(ctx, svc, args[0])
 					if err != nil {
