@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -69,6 +70,13 @@ func setupDemo(ctx context.Context, a *app, stdout io.Writer) error {
 	mux.Handle("/", a.public)
 	a.public = mux
 
+	if a.cfg.LogFormat == "json" {
+		// One JSON line, like the log around it. The demo's credentials
+		// are printed on purpose: they exist to be typed into a browser.
+		return json.NewEncoder(stdout).Encode(map[string]any{"time": time.Now().UTC(), "level": "INFO",
+			"msg": "latchkey demo", "issuer": a.cfg.Issuer, "demo_user": st.Username, "demo_password": st.Password,
+			"client_id": st.ClientID, "client_secret": st.ClientSecret, "authorize_url": authURL})
+	}
 	fmt.Fprintf(stdout, `
 Latchkey demo
   issuer:        %s

@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/admin"
+	"github.com/latchkey/latchkey/internal/accesslog"
 	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/internal/httpx"
@@ -138,7 +139,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
 
 	pub := mux.NewRouter()
-	pub.Use(m.Middleware)
+	pub.Use(m.Middleware, accesslog.Route)
 	a.provider.Routes(pub)
 	ui.Routes(pub)
 	fed.Routes(pub)
@@ -150,7 +151,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %w", err)
 	}
-	withIP := clientip.Middleware(proxies)
+	// Outermost: the access log (one line per request, matched or not),
+	// then the client's address, which everything inside records.
+	outer := clientip.Middleware(proxies)
+	if cfg.AccessLog {
+		ipMW := outer
+		logMW := accesslog.Middleware(log)
+		outer = func(h http.Handler) http.Handler { return logMW(ipMW(h)) }
+	}
+	withIP := outer
 	a.public = withIP(securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
 		if provider.AnswersJSON(r.URL.Path) {
 			provider.WriteInvalidRequest(w, r, detail)
@@ -160,7 +169,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	})(pub)))
 	a.admin = withIP(httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
 		DB: store, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
-		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log, Middleware: m.Middleware})))
+		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log,
+		Middleware: func(h http.Handler) http.Handler { return m.Middleware(accesslog.Route(h)) }})))
 	ok = true
 	return a, nil
 }
@@ -333,8 +343,14 @@ func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *sl
 		return fmt.Errorf("LATCHKEY_ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
 	}
 	servers := newServers(a.public, a.admin)
-	fmt.Fprintf(stdout, "latchkey: issuer %s\nlatchkey: public listener http://%s\nlatchkey: admin listener http://%s\n",
-		cfg.Issuer, pubLn.Addr(), admLn.Addr())
+	if cfg.LogFormat == "json" {
+		// Every line of a JSON log stream is JSON: the banner is a log line.
+		log.Info("latchkey listening", "issuer", cfg.Issuer, "public", "http://"+pubLn.Addr().String(),
+			"admin", "http://"+admLn.Addr().String())
+	} else {
+		fmt.Fprintf(stdout, "latchkey: issuer %s\nlatchkey: public listener http://%s\nlatchkey: admin listener http://%s\n",
+			cfg.Issuer, pubLn.Addr(), admLn.Addr())
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

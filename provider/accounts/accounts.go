@@ -431,7 +431,7 @@ func (s *Service) locked(ctx context.Context, u *storage.User, att storage.Login
 		s.log.Warn("recording a lockout", "user", u.ID, "err", err)
 	}
 	if att.Failures == s.opts.Lockout.Threshold {
-		s.log.Info("account locked after failed sign-ins", "user", u.ID, "failures", att.Failures, "until", until)
+		s.securityEvent(sys, AuditUserLock, u.ID, "failures", att.Failures, "until", until)
 		s.send(ctx, lkmail.KindAccountLocked, u.Email, lkmail.Data{Name: displayName(u), Until: until, Link: s.link("/forgot-password", nil)})
 	}
 }

@@ -217,6 +217,9 @@ func (s *Service) setStatus(ctx context.Context, id string, from []storage.UserS
 	if err != nil {
 		return nil, err
 	}
+	if to != storage.UserActive {
+		s.securityEvent(ctx, action, u.ID, "reason", reason)
+	}
 	return u, nil
 }
 
@@ -266,7 +269,7 @@ func (s *Service) HardDelete(ctx context.Context, id, reason string) error {
 	if err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.HardDeleteUser(ctx, &storage.UserArchive{
 			UserID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
 			Profile: map[string]any{"picture_url": u.PictureURL, "locale": u.Locale, "tier": u.TierID,
@@ -277,6 +280,10 @@ func (s *Service) HardDelete(ctx context.Context, id, reason string) error {
 		}
 		return s.audit(ctx, AuditUserHardDelete, u.ID, reason, map[string]any{"username": u.Username})
 	})
+	if err == nil {
+		s.securityEvent(ctx, AuditUserHardDelete, u.ID, "reason", reason)
+	}
+	return err
 }
 
 // GetUserArchive returns what a hard delete kept.

@@ -86,3 +86,12 @@ const (
 	AuditKeyRotate         = "key.rotate" // = keys.AuditRotate, recorded by keys.Manager.RotateAudited
 	AuditKeyRetire         = "key.retire" // = keys.AuditRetire, recorded by keys.Manager.RetireAudited
 )
+
+// securityEvent logs, at warn, something an operator watching the logs for
+// attacks or abuse wants to see (a lockout, a suspension, a deletion):
+// what, to whom, by whom, from where. Never a credential.
+func (s *Service) securityEvent(ctx context.Context, event, target string, attrs ...any) {
+	a := ActorFrom(ctx)
+	s.log.WarnContext(ctx, "security event", append([]any{"event", event, "target", target,
+		"actor", a.String(), "ip", a.IP}, attrs...)...)
+}
