@@ -418,13 +418,15 @@ func (p *Provider) DenyConsent(w http.ResponseWriter, r *http.Request, ch *Chall
 }
 
 // newAuthorizeRequest is fosite's NewAuthorizeRequest behind Latchkey's
-// redirect URI rule (guardRedirectURI): every authorization request,
-// arriving or parked, goes through it.
+// redirect URI rule (guardRedirectURI), with state optional under PKCE
+// (allowMissingState): every authorization request, arriving or parked,
+// goes through it.
 func (p *Provider) newAuthorizeRequest(r *http.Request) (fosite.AuthorizeRequester, error) {
 	if err := p.guardRedirectURI(r); err != nil {
 		return nil, err
 	}
-	return p.oauth.NewAuthorizeRequest(r.Context(), r)
+	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), r)
+	return ar, allowMissingState(ar, err)
 }
 
 // rebuild re-validates a parked authorization request with fosite.

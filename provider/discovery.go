@@ -33,6 +33,9 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 			"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
 			"code_challenge_methods_supported":              []string{"S256"},
+			// RFC 9207: every authorization response, success or error,
+			// carries iss.
+			"authorization_response_iss_parameter_supported": true,
 			"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
 				"name", "preferred_username", "email", "email_verified", "updated_at", "tier", "tier_rate_limits"},
 			"prompt_values_supported":               []string{"none", "login", "consent"},

@@ -127,6 +127,11 @@ func (p *Provider) handlePAR() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
+		// fosite's last check after its state check, skipped when the
+		// state was what failed.
+		if err = allowMissingState(ar, err); err == nil && ar.GetRequestedScopes().Has("openid") && r.Form.Get("redirect_uri") == "" {
+			err = fosite.ErrInvalidRequest.WithHint("Query parameter 'redirect_uri' is required when performing an OpenID Connect flow.")
+		}
 		if err != nil {
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
