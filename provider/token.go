@@ -16,6 +16,9 @@ import (
 func (p *Provider) handleToken() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, false) {
+			return
+		}
 		sess := NewSession()
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 		if err != nil {
@@ -96,6 +99,9 @@ func tokenError(r *http.Request, err error) error {
 func (p *Provider) handleIntrospect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, false) {
+			return
+		}
 		ir, err := p.oauth.NewIntrospectionRequest(ctx, r, NewSession())
 		if err != nil {
 			// RFC 7662 §2.3: a caller that fails client authentication
@@ -116,6 +122,9 @@ func (p *Provider) handleIntrospect() http.Handler {
 func (p *Provider) handleRevoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, false) {
+			return
+		}
 		err := p.oauth.NewRevocationRequest(ctx, r)
 		p.logProtocolError("revoke", err)
 		p.oauth.WriteRevocationResponse(ctx, w, err)
@@ -126,6 +135,9 @@ func (p *Provider) handleRevoke() http.Handler {
 func (p *Provider) handlePAR() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, true) {
+			return
+		}
 		ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
 		// fosite's last check after its state check, skipped when the
 		// state was what failed.
