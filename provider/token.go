@@ -27,12 +27,12 @@ func (p *Provider) handleToken() http.Handler {
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
 		}
+		client, ok := ar.GetClient().(*storage.Client)
+		if !ok {
+			p.oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+			return
+		}
 		if ar.GetGrantTypes().ExactOne("client_credentials") {
-			client, ok := ar.GetClient().(*storage.Client)
-			if !ok {
-				p.oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
-				return
-			}
 			// The client acts for itself: it is the subject. fosite has
 			// already checked the requested scopes against the client's.
 			sess.Subject = client.ID
@@ -41,12 +41,12 @@ func (p *Provider) handleToken() http.Handler {
 			for _, s := range ar.GetRequestedScopes() {
 				ar.GrantScope(s)
 			}
-			for _, a := range ar.GetRequestedAudience() {
-				ar.GrantAudience(a)
-			}
-			if len(ar.GetGrantedAudience()) == 0 {
-				ar.GrantAudience(client.ID)
-			}
+		}
+		// Whom the access token is for (RFC 8707, resources.go).
+		if err := grantResources(ar, client); err != nil {
+			p.logProtocolError("token", err)
+			p.oauth.WriteAccessError(ctx, w, ar, err)
+			return
 		}
 		// A person's tokens are only renewed while the person may sign in:
 		// suspension and deletion also revoke their tokens and codes, and
@@ -155,6 +155,10 @@ func (p *Provider) handlePAR() http.Handler {
 		if c, ok := ar.GetClient().(*storage.Client); !ok ||
 			!matchRedirectURI(requestedRedirectURI(ar.GetRequestForm(), c), c.RedirectURIs, c.Public) {
 			err := errUnregisteredRedirect()
+			p.logProtocolError("par", err)
+			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		} else if _, err := authorizedResources(c, ar.GetRequestForm()); err != nil {
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return
