@@ -187,6 +187,21 @@ func TestEndToEndResourceIndicators(t *testing.T) {
 			}
 		})
 
+		t.Run("pushed with a resource", func(t *testing.T) {
+			status, out := pushAuthorization(t, s, rp, url.Values{"response_type": {"code"}, "client_id": {rp.ID},
+				"redirect_uri": {callback}, "scope": {"openid offline_access"}, "resource": {billingAPI},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(pkce)}, "code_challenge_method": {"S256"}})
+			uri, _ := out["request_uri"].(string)
+			if status != http.StatusCreated || uri == "" {
+				t.Fatalf("PAR: %d %v", status, out)
+			}
+			cb := b.signIn(s.issuer+"/oauth2/authorize?"+url.Values{"client_id": {rp.ID}, "request_uri": {uri}}.Encode(), "", "")
+			tr := tokenOK(t, s, rp, code(cb.Query().Get("code")))
+			if got := audOf(t, tr.AccessToken); !slices.Equal(got, []string{billingAPI}) {
+				t.Fatalf("aud %v", got)
+			}
+		})
+
 		t.Run("no resource: the token is for the client", func(t *testing.T) {
 			tr := tokenOK(t, s, rp, code(signIn(map[string]string{})))
 			if got := audOf(t, tr.AccessToken); !slices.Equal(got, []string{rp.ID}) {
