@@ -52,6 +52,7 @@ func handleCreateClient(d Deps) http.Handler {
 			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 			GrantTypes             []string `json:"grant_types"`
 			Scopes                 []string `json:"scopes"`
+			Audience               []string `json:"audience"`
 			Public                 bool     `json:"public"`
 			FirstParty             bool     `json:"first_party"`
 			AccessTokenFormat      string   `json:"access_token_format"`
@@ -64,7 +65,7 @@ func handleCreateClient(d Deps) http.Handler {
 		}
 		c, sec, err := d.Accounts.CreateClient(r.Context(), accounts.ClientSpec{
 			Name: in.Name, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-			GrantTypes: in.GrantTypes, Scopes: in.Scopes, Public: in.Public, FirstParty: in.FirstParty,
+			GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience, Public: in.Public, FirstParty: in.FirstParty,
 			AccessTokenFormat: storage.AccessTokenFormat(in.AccessTokenFormat),
 		})
 		if err != nil {
@@ -90,7 +91,7 @@ func handleGetClient(d Deps) http.Handler {
 }
 
 var (
-	clientPatchable = []string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "first_party",
+	clientPatchable = []string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audience", "first_party",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl"}
 	clientProtected = map[string]string{
 		"client_id":      "cannot be changed",
@@ -99,7 +100,6 @@ var (
 		"client_secret":  "cannot be set; use POST /v1/clients/{id}/rotate-secret",
 		"secret_hash":    "cannot be set; use POST /v1/clients/{id}/rotate-secret",
 		"response_types": "follows from grant_types",
-		"audience":       "cannot be changed through the admin API",
 		"created_at":     "cannot be changed",
 	}
 )
@@ -116,7 +116,7 @@ func handlePatchClient(d Deps) http.Handler {
 		}
 		for name, dst := range map[string]**[]string{
 			"redirect_uris": &up.RedirectURIs, "post_logout_redirect_uris": &up.PostLogoutRedirectURIs,
-			"grant_types": &up.GrantTypes, "scopes": &up.Scopes,
+			"grant_types": &up.GrantTypes, "scopes": &up.Scopes, "audience": &up.Audience,
 		} {
 			if *dst, err = p.strings(name); err != nil {
 				return err

@@ -62,6 +62,11 @@ func (p *Provider) handleAuthorize() http.Handler {
 			p.authorizeError(w, r, ar, err)
 			return
 		}
+		// Likewise a resource the client may not use (RFC 8707).
+		if _, err := authorizedResources(client, form); err != nil {
+			p.authorizeError(w, r, ar, err)
+			return
+		}
 		prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
 		now := time.Now().UTC()
 
@@ -166,18 +171,25 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		return
 	}
 	client := ar.GetClient().(*storage.Client)
+	// Checked again: the client's audiences may have changed while the
+	// request was parked.
+	resources, err := authorizedResources(client, ar.GetRequestForm())
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
 	for _, s := range ar.GetRequestedScopes() {
 		if slices.Contains(granted, s) {
 			ar.GrantScope(s)
 		}
 	}
-	for _, a := range ar.GetRequestedAudience() {
-		ar.GrantAudience(a)
-	}
-	if len(ar.GetGrantedAudience()) == 0 {
-		ar.GrantAudience(client.ID)
-	}
+	// The resources are authorized for the grant (the session), not
+	// granted on the code: fosite would grant a code's audience to every
+	// access token redeemed from it, and a token request may narrow it
+	// (grantResources).
+	ar.SetRequestedAudience(resources)
 	sess := p.userSession(client, user, sid, authTime, amr, requestedAt, ar.GetGrantedScopes(), p.tierClaims(ctx, user, ar.GetGrantedScopes()))
+	sess.Resources = resources
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
@@ -401,13 +413,15 @@ func (p *Provider) DenyConsent(w http.ResponseWriter, r *http.Request, ch *Chall
 }
 
 // newAuthorizeRequest is fosite's NewAuthorizeRequest behind Latchkey's
-// redirect URI rule (guardRedirectURI): every authorization request,
-// arriving or parked, goes through it.
+// redirect URI rule (guardRedirectURI), with state optional under PKCE
+// (allowMissingState): every authorization request, arriving or parked,
+// goes through it.
 func (p *Provider) newAuthorizeRequest(r *http.Request) (fosite.AuthorizeRequester, error) {
 	if err := p.guardRedirectURI(r); err != nil {
 		return nil, err
 	}
-	return p.oauth.NewAuthorizeRequest(r.Context(), r)
+	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), r)
+	return ar, allowMissingState(ar, err)
 }
 
 // rebuild re-validates a parked authorization request with fosite.

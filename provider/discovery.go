@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+
+	josev3 "github.com/go-jose/go-jose/v3"
 )
 
 // discoveryDoc is built once: the document only changes with configuration.
@@ -28,11 +31,14 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			"response_modes_supported":                      []string{"query", "form_post"},
 			"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 			"subject_types_supported":                       []string{"public"},
-			"id_token_signing_alg_values_supported":         []string{"RS256"},
+			"id_token_signing_alg_values_supported":         p.signingAlgs(),
 			"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 			"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 			"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
 			"code_challenge_methods_supported":              []string{"S256"},
+			// RFC 9207: every authorization response, success or error,
+			// carries iss.
+			"authorization_response_iss_parameter_supported": true,
 			"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
 				"name", "preferred_username", "email", "email_verified", "updated_at", "tier", "tier_rate_limits"},
 			"prompt_values_supported":               []string{"none", "login", "consent"},
@@ -52,6 +58,19 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 		p.discovery, p.discoveryETag = b, `"`+hex.EncodeToString(sum[:12])+`"`
 	})
 	return p.discovery, p.discoveryETag
+}
+
+// signingAlgs are the algorithms ID tokens and JWT access tokens are
+// signed with: the algorithm of the key fosite is handed (fosite signs
+// with the key's own "alg"). The ES256 keys in the JWKS sign nothing yet
+// (per-client algorithms are future work), so discovery must not name
+// ES256: a client that picked it would reject every token.
+func (p *Provider) signingAlgs() []string {
+	k, err := p.keys.GetPrivateKey(context.Background())
+	if jwk, ok := k.(*josev3.JSONWebKey); err == nil && ok && jwk.Algorithm != "" {
+		return []string{jwk.Algorithm}
+	}
+	return []string{"RS256"} // what provider/keys hands fosite
 }
 
 // handleDiscovery serves /.well-known/openid-configuration from

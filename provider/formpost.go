@@ -1,15 +1,12 @@
 package provider
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
-
-	"github.com/ory/fosite"
 )
 
 // formPostScript submits the response form as soon as the page is parsed.
@@ -83,22 +80,4 @@ func formActionSource(u *url.URL) string {
 		return u.Scheme + "://" + host + ":" + port
 	}
 	return u.Scheme + "://" + host
-}
-
-// writeAuthorizeResponse is fosite's WriteAuthorizeResponse, with the
-// form_post page's headers.
-func (p *Provider) writeAuthorizeResponse(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, resp fosite.AuthorizeResponder) {
-	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
-		setFormPostHeaders(w.Header(), ar.GetRedirectURI())
-	}
-	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
-}
-
-// writeAuthorizeError is fosite's WriteAuthorizeError, with the form_post
-// page's headers. Callers have checked redirectable(ar).
-func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
-	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
-		setFormPostHeaders(w.Header(), ar.GetRedirectURI())
-	}
-	p.oauth.WriteAuthorizeError(ctx, w, ar, err)
 }

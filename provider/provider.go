@@ -132,17 +132,19 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	}
 	p.flowName, p.prevFlowName = flowCookieNames(p.secure)
 	p.fcfg = &fosite.Config{
-		AccessTokenLifespan:             cfg.AccessTokenTTL,
-		RefreshTokenLifespan:            cfg.RefreshTokenTTL,
-		IDTokenLifespan:                 cfg.IDTokenTTL,
-		AuthorizeCodeLifespan:           cfg.AuthCodeTTL,
-		PushedAuthorizeContextLifespan:  cfg.AuthCodeTTL,
-		IDTokenIssuer:                   cfg.Issuer,
-		AccessTokenIssuer:               cfg.Issuer,
-		TokenURL:                        cfg.Issuer + pathToken,
-		GlobalSecret:                    derive(cfg.Secret, "latchkey hmac tokens v1"),
-		ScopeStrategy:                   fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		AccessTokenLifespan:            cfg.AccessTokenTTL,
+		RefreshTokenLifespan:           cfg.RefreshTokenTTL,
+		IDTokenLifespan:                cfg.IDTokenTTL,
+		AuthorizeCodeLifespan:          cfg.AuthCodeTTL,
+		PushedAuthorizeContextLifespan: cfg.AuthCodeTTL,
+		IDTokenIssuer:                  cfg.Issuer,
+		AccessTokenIssuer:              cfg.Issuer,
+		TokenURL:                       cfg.Issuer + pathToken,
+		GlobalSecret:                   derive(cfg.Secret, "latchkey hmac tokens v1"),
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		// Exact matches and invalid_target (resources.go decides the
+		// audience; this is the rule for fosite's own checks).
+		AudienceMatchingStrategy:        audienceStrategy,
 		EnforcePKCEForPublicClients:     true,
 		EnablePKCEPlainChallengeMethod:  false,
 		ClientSecretsHasher:             accounts.SecretHasher{},

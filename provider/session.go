@@ -1,6 +1,9 @@
 package provider
 
 import (
+	"encoding/json"
+	"math"
+
 	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -22,6 +25,48 @@ type Session struct {
 	// Ext are claims introspection returns and JWT access tokens carry
 	// (the user's tier).
 	Ext map[string]interface{} `json:"ext,omitempty"`
+	// Resources are the resource servers (RFC 8707) the grant was
+	// authorized for at the authorization endpoint. Every token of the
+	// grant keeps them, so a refresh can ask for any of them even after
+	// an earlier refresh narrowed its access token to one.
+	Resources []string `json:"resources,omitempty"`
+}
+
+// UnmarshalJSON reads a stored session. encoding/json makes every number
+// in the claim maps a float64, and fosite signs with go-jose v3, whose
+// encoder writes a float64 in %g form (updated_at 1.796312823e+09, a
+// limit of a million 1e+06), which strict decoders refuse. Latchkey's
+// claims are all whole numbers, so they come back as int64.
+func (s *Session) UnmarshalJSON(b []byte) error {
+	type plain Session // the same fields, without this method
+	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
+		return err
+	}
+	wholeNumbers(s.Ext)
+	if s.DefaultSession.Claims != nil {
+		wholeNumbers(s.DefaultSession.Claims.Extra)
+	}
+	return nil
+}
+
+// wholeNumbers replaces, in place, every integral float64 in v (a decoded
+// JSON value) with an int64.
+func wholeNumbers(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
+		}
+	case map[string]interface{}:
+		for k, e := range x {
+			x[k] = wholeNumbers(e)
+		}
+	case []interface{}:
+		for i, e := range x {
+			x[i] = wholeNumbers(e)
+		}
+	}
+	return v
 }
 
 // GetExtraClaims implements fosite.ExtraClaimsSession: introspection adds

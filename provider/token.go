@@ -16,6 +16,9 @@ import (
 func (p *Provider) handleToken() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, false) {
+			return
+		}
 		sess := NewSession()
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 		if err != nil {
@@ -24,12 +27,12 @@ func (p *Provider) handleToken() http.Handler {
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
 		}
+		client, ok := ar.GetClient().(*storage.Client)
+		if !ok {
+			p.oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+			return
+		}
 		if ar.GetGrantTypes().ExactOne("client_credentials") {
-			client, ok := ar.GetClient().(*storage.Client)
-			if !ok {
-				p.oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
-				return
-			}
 			// The client acts for itself: it is the subject. fosite has
 			// already checked the requested scopes against the client's.
 			sess.Subject = client.ID
@@ -38,12 +41,12 @@ func (p *Provider) handleToken() http.Handler {
 			for _, s := range ar.GetRequestedScopes() {
 				ar.GrantScope(s)
 			}
-			for _, a := range ar.GetRequestedAudience() {
-				ar.GrantAudience(a)
-			}
-			if len(ar.GetGrantedAudience()) == 0 {
-				ar.GrantAudience(client.ID)
-			}
+		}
+		// Whom the access token is for (RFC 8707, resources.go).
+		if err := grantResources(ar, client); err != nil {
+			p.logProtocolError("token", err)
+			p.oauth.WriteAccessError(ctx, w, ar, err)
+			return
 		}
 		// A person's tokens are only renewed while the person may sign in:
 		// suspension and deletion also revoke their tokens and codes, and
@@ -96,6 +99,9 @@ func tokenError(r *http.Request, err error) error {
 func (p *Provider) handleIntrospect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, false) {
+			return
+		}
 		ir, err := p.oauth.NewIntrospectionRequest(ctx, r, NewSession())
 		if err != nil {
 			// RFC 7662 §2.3: a caller that fails client authentication
@@ -116,6 +122,9 @@ func (p *Provider) handleIntrospect() http.Handler {
 func (p *Provider) handleRevoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, false) {
+			return
+		}
 		err := p.oauth.NewRevocationRequest(ctx, r)
 		p.logProtocolError("revoke", err)
 		p.oauth.WriteRevocationResponse(ctx, w, err)
@@ -126,7 +135,15 @@ func (p *Provider) handleRevoke() http.Handler {
 func (p *Provider) handlePAR() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if !checkOneClientAuthMethod(w, r, true) {
+			return
+		}
 		ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
+		// fosite's last check after its state check, skipped when the
+		// state was what failed.
+		if err = allowMissingState(ar, err); err == nil && ar.GetRequestedScopes().Has("openid") && r.Form.Get("redirect_uri") == "" {
+			err = fosite.ErrInvalidRequest.WithHint("Query parameter 'redirect_uri' is required when performing an OpenID Connect flow.")
+		}
 		if err != nil {
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
@@ -138,6 +155,10 @@ func (p *Provider) handlePAR() http.Handler {
 		if c, ok := ar.GetClient().(*storage.Client); !ok ||
 			!matchRedirectURI(requestedRedirectURI(ar.GetRequestForm(), c), c.RedirectURIs, c.Public) {
 			err := errUnregisteredRedirect()
+			p.logProtocolError("par", err)
+			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		} else if _, err := authorizedResources(c, ar.GetRequestForm()); err != nil {
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return

@@ -25,6 +25,7 @@ type clientJSON struct {
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
 	GrantTypes             []string  `json:"grant_types"`
 	Scopes                 []string  `json:"scopes"`
+	Audience               []string  `json:"audience"`
 	Public                 bool      `json:"public"`
 	FirstParty             bool      `json:"first_party"`
 	AccessTokenFormat      string    `json:"access_token_format"`
@@ -41,7 +42,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ID: c.ID, Secret: secret, Name: c.Name,
 		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs),
-		GrantTypes: nz(c.GrantTypes), Scopes: nz(c.Scopes), Public: c.Public, FirstParty: c.FirstParty,
+		GrantTypes: nz(c.GrantTypes), Scopes: nz(c.Scopes), Audience: nz(c.Audience), Public: c.Public, FirstParty: c.FirstParty,
 		AccessTokenFormat: string(c.AccessTokenFormat), CreatedAt: c.CreatedAt.UTC(),
 	}
 }
@@ -108,6 +109,7 @@ func (e *env) clientsCmd() *cobra.Command {
 	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "allowed post-logout redirect URI (repeatable)")
 	f.StringArrayVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; default authorization_code and refresh_token)")
 	f.StringVar(&scope, "scope", "", `space-separated scopes the client may request (default "openid profile email offline_access")`)
+	f.StringArrayVar(&spec.Audience, "audience", nil, audienceUsage+" (repeatable)")
 	f.BoolVar(&spec.Public, "public", false, "public client (no secret; PKCE required)")
 	f.BoolVar(&spec.FirstParty, "first-party", false, "skip the consent page for this client")
 	f.StringVar(&format, "access-token-format", "opaque", "opaque or jwt (RFC 9068)")
@@ -169,7 +171,87 @@ func (e *env) clientsCmd() *cobra.Command {
 		},
 	}
 	del.Flags().BoolVar(&delJSON, "json", false, "print JSON")
-	cmd.AddCommand(create, list, del)
+	cmd.AddCommand(create, e.clientsUpdateCmd(), list, del)
+	return cmd
+}
+
+const audienceUsage = "resource server (an absolute URI) the client may ask access tokens for with resource= (RFC 8707); " +
+	"a token asked for none is for the client itself"
+
+// clientsUpdateCmd is `clients update ID`: only the flags given change,
+// through the same rules as the admin API's PATCH (accounts.UpdateClient).
+func (e *env) clientsUpdateCmd() *cobra.Command {
+	var (
+		name, scope, format                      string
+		redirects, logoutRedirects, grants, auds []string
+		firstParty, asJSON                       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update ID [flags]",
+		Short: "Change a client: only the flags given change; a repeatable flag replaces the whole list (--audience '' empties it)",
+		Long: "update changes a registered client with the rules of registration. A repeatable flag given replaces\n" +
+			"the whole list; give it once with an empty value to empty the list. Changing the scopes, or removing\n" +
+			"an audience, revokes the client's tokens.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var up accounts.ClientUpdate
+			fl := cmd.Flags()
+			list := func(flag string, v []string) *[]string {
+				if !fl.Changed(flag) {
+					return nil
+				}
+				out := []string{}
+				for _, s := range v {
+					if s != "" {
+						out = append(out, s)
+					}
+				}
+				return &out
+			}
+			up.RedirectURIs = list("redirect-uri", redirects)
+			up.PostLogoutRedirectURIs = list("post-logout-redirect-uri", logoutRedirects)
+			up.GrantTypes = list("grant-type", grants)
+			up.Audience = list("audience", auds)
+			if fl.Changed("scope") {
+				sc := strings.Fields(scope)
+				up.Scopes = &sc
+			}
+			if fl.Changed("name") {
+				up.Name = &name
+			}
+			if fl.Changed("first-party") {
+				up.FirstParty = &firstParty
+			}
+			if fl.Changed("access-token-format") {
+				f := storage.AccessTokenFormat(format)
+				up.AccessTokenFormat = &f
+			}
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+				c, err := newAccountsFor(cfg, store, log).UpdateClient(ctx, args[0], up)
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("client %q not found", args[0])
+				}
+				if err != nil {
+					return flagError(err)
+				}
+				if asJSON {
+					return printJSON(e.stdout, toClientJSON(c, ""))
+				}
+				fmt.Fprintf(e.stdout, "updated client %s\n", c.ID)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "display name shown on the consent page")
+	f.StringArrayVar(&redirects, "redirect-uri", nil, "allowed redirect URI, matched exactly (repeatable; replaces the list)")
+	f.StringArrayVar(&logoutRedirects, "post-logout-redirect-uri", nil, "allowed post-logout redirect URI (repeatable; replaces the list)")
+	f.StringArrayVar(&grants, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; replaces the list)")
+	f.StringVar(&scope, "scope", "", "space-separated scopes the client may request (replaces them; revokes the client's tokens)")
+	f.StringArrayVar(&auds, "audience", nil, audienceUsage+" (repeatable; replaces the list; removing one revokes the client's tokens)")
+	f.BoolVar(&firstParty, "first-party", false, "skip the consent page for this client (--first-party=false asks again)")
+	f.StringVar(&format, "access-token-format", "", "opaque or jwt (RFC 9068)")
+	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
 

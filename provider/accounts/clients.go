@@ -20,9 +20,13 @@ type ClientSpec struct {
 	PostLogoutRedirectURIs []string
 	GrantTypes             []string // default: authorization_code, refresh_token
 	Scopes                 []string // default: openid profile email offline_access
-	Public                 bool
-	FirstParty             bool
-	AccessTokenFormat      storage.AccessTokenFormat // default: opaque
+	// Audience are the resource servers (absolute URIs, RFC 8707) the
+	// client may ask access tokens for; without any, its tokens are for
+	// itself (aud = client_id).
+	Audience          []string
+	Public            bool
+	FirstParty        bool
+	AccessTokenFormat storage.AccessTokenFormat // default: opaque
 }
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
@@ -50,7 +54,7 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*storage.C
 			return fmt.Errorf("creating client: %w", err)
 		}
 		return s.audit(ctx, AuditClientCreate, c.ID, "", map[string]any{"name": c.Name, "grant_types": c.GrantTypes,
-			"scopes": c.Scopes, "public": c.Public, "first_party": c.FirstParty})
+			"scopes": c.Scopes, "audience": c.Audience, "public": c.Public, "first_party": c.FirstParty})
 	})
 	if err != nil {
 		return nil, "", err
@@ -67,7 +71,7 @@ func (s *Service) GetClient(ctx context.Context, id string) (*storage.Client, er
 type ClientUpdate struct {
 	Name                                 *string
 	RedirectURIs, PostLogoutRedirectURIs *[]string
-	GrantTypes, Scopes                   *[]string
+	GrantTypes, Scopes, Audience         *[]string
 	FirstParty                           *bool
 	AccessTokenFormat                    *storage.AccessTokenFormat
 	AccessTokenTTL, RefreshTokenTTL      *time.Duration
@@ -83,20 +87,22 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 		return nil, err
 	}
 	spec := ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AccessTokenFormat: c.AccessTokenFormat}
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Audience: c.Audience, Public: c.Public, FirstParty: c.FirstParty,
+		AccessTokenFormat: c.AccessTokenFormat}
 	changes := map[string]any{}
 	patch(&spec.Name, up.Name, "name", changes)
 	patch(&spec.RedirectURIs, up.RedirectURIs, "redirect_uris", changes)
 	patch(&spec.PostLogoutRedirectURIs, up.PostLogoutRedirectURIs, "post_logout_redirect_uris", changes)
 	patch(&spec.GrantTypes, up.GrantTypes, "grant_types", changes)
 	patch(&spec.Scopes, up.Scopes, "scopes", changes)
+	patch(&spec.Audience, up.Audience, "audience", changes)
 	patch(&spec.FirstParty, up.FirstParty, "first_party", changes)
 	patch(&spec.AccessTokenFormat, up.AccessTokenFormat, "access_token_format", changes)
 	next, err := clientFromSpec(spec)
 	if err != nil {
 		return nil, err
 	}
-	next.ID, next.SecretHash, next.CreatedAt, next.Audience = c.ID, c.SecretHash, c.CreatedAt, c.Audience
+	next.ID, next.SecretHash, next.CreatedAt = c.ID, c.SecretHash, c.CreatedAt
 	next.AccessTokenTTL, next.RefreshTokenTTL, next.IDTokenTTL, next.AuthCodeTTL = c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL, c.AuthCodeTTL
 	for _, x := range []struct {
 		name string
@@ -121,9 +127,12 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 		if err := s.store.UpdateClient(ctx, next); err != nil {
 			return err
 		}
-		if _, narrowed := changes["scopes"]; narrowed {
-			// Tokens carry the scopes they were issued with; after a change
-			// of what the client may ask for, none of the old ones stays.
+		_, rescoped := changes["scopes"]
+		if rescoped || dropsAny(c.Audience, next.Audience) {
+			// Tokens carry the scopes and audiences they were issued
+			// with; after a change of what the client may ask for, none
+			// of the old ones stays. (An audience added takes nothing
+			// away.)
 			if err := s.store.RevokeClientTokens(ctx, c.ID); err != nil {
 				return err
 			}
@@ -174,6 +183,16 @@ func (s *Service) RotateClientSecret(ctx context.Context, id string) (*storage.C
 	return c, sec, nil
 }
 
+// dropsAny reports whether some value of before is not in after.
+func dropsAny(before, after []string) bool {
+	for _, v := range before {
+		if !slices.Contains(after, v) {
+			return true
+		}
+	}
+	return false
+}
+
 func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 	c := &storage.Client{
 		Name:                   strings.TrimSpace(spec.Name),
@@ -181,6 +200,7 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 		PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		GrantTypes:             spec.GrantTypes,
 		Scopes:                 spec.Scopes,
+		Audience:               spec.Audience,
 		Public:                 spec.Public,
 		FirstParty:             spec.FirstParty,
 		AccessTokenFormat:      spec.AccessTokenFormat,
@@ -230,7 +250,44 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 			return nil, invalid("post_logout_redirect_uri", "%q: %v", u, err)
 		}
 	}
+	if len(c.Audience) > maxAudiences {
+		return nil, invalid("audience", "at most %d", maxAudiences)
+	}
+	for i, a := range c.Audience {
+		if err := CheckResourceURI(a); err != nil {
+			return nil, invalid("audience", "%q: %v", a, err)
+		}
+		if slices.Contains(c.Audience[:i], a) {
+			return nil, invalid("audience", "%q is listed twice", a)
+		}
+	}
 	return c, nil
+}
+
+// maxAudiences bounds a client's resource servers: fosite compares every
+// requested audience with each of them.
+const maxAudiences = 50
+
+// CheckResourceURI is the rule for a resource server's identifier, both
+// a client's allowed audience and a `resource` an application asks for
+// (RFC 8707 §2): an absolute URI without a fragment; http and https ones
+// name a host and carry no userinfo. No space either: fosite's `audience`
+// parameter is space-separated. At most 2000 bytes.
+func CheckResourceURI(raw string) error {
+	if raw == "" || len(raw) > 2000 || strings.ContainsAny(raw, " \t\r\n") {
+		return errors.New("must be an absolute URI (at most 2000 characters, no spaces)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return errors.New("must be an absolute URI")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("must not contain a fragment")
+	}
+	if (u.Scheme == "http" || u.Scheme == "https") && (u.Host == "" || u.User != nil) {
+		return errors.New("must name a host, without userinfo")
+	}
+	return nil
 }
 
 // checkRedirectURI: absolute, no fragment, no userinfo; http only for
