@@ -226,7 +226,7 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 				f := storage.AccessTokenFormat(format)
 				up.AccessTokenFormat = &f
 			}
-			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store *storage.SQLStore) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				c, err := newAccountsFor(cfg, store, log).UpdateClient(ctx, args[0], up)
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("client %q not found", args[0])
