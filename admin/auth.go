@@ -73,6 +73,11 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 		if len(token) <= maxBearerToken {
 			clientID, granted, err = d.Tokens.CheckAdminToken(r.Context(), token)
 		}
+		if errors.Is(err, storage.ErrUnavailable) {
+			// Our outage, not a bad token: the caller should retry.
+			writeProblem(w, toProblem(d.Logger, r, err))
+			return
+		}
 		if err != nil || clientID == "" {
 			p := problem("unauthorized", "the access token is invalid, expired or not an admin token")
 			p.header = http.Header{wwwAuthenticate: {`Bearer realm="` + authRealm + `", error="invalid_token"`}}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/keys"
 	"github.com/latchkey/latchkey/storage"
@@ -130,6 +131,11 @@ func toProblem(log *slog.Logger, r *http.Request, err error) *Problem {
 		return problem("conflict", "a resource with that name already exists")
 	case errors.Is(err, storage.ErrBadCursor):
 		return invalidField("after", "is not a cursor from a previous page")
+	case errors.Is(err, storage.ErrUnavailable):
+		log.ErrorContext(r.Context(), "admin API: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		p := problem("unavailable", "the database is unavailable; retry shortly")
+		p.header = http.Header{"Retry-After": {httpx.RetryAfterOutage}}
+		return p
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		return problem("bad-request", "request cancelled")

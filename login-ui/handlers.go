@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/clientip"
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -38,6 +39,14 @@ func (u *UI) expired(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Our outage: the person's input was fine, and trying again soon
+		// is the right thing to do.
+		u.log.Error("login ui: database unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", httpx.RetryAfterOutage)
+		u.pages.Error(w, r, http.StatusServiceUnavailable, u.pages.t.Unavailable, u.pages.t.TryAgain)
+		return
+	}
 	u.log.Error("login ui", "path", r.URL.Path, "err", err)
 	u.pages.Error(w, r, http.StatusInternalServerError, u.pages.t.SomethingWrong, u.pages.t.TryAgain)
 }

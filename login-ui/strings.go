@@ -16,6 +16,7 @@ type Strings struct {
 	ForgotPassword, CreateAccount, NoAccount                                     string
 	InvalidCredentials, TooManyAttempts, EmailNotVerified, ResendVerification    string
 	SessionExpired, SomethingWrong, TryAgain, BadRequest, NotFound               string
+	Unavailable                                                                  string
 
 	// Consent and sign out
 	ConsentTitle, WantsAccess, Permissions, Allow, Deny, SignedInAs string
@@ -72,6 +73,7 @@ var English = Strings{
 	ResendVerification: "Send the verification link again",
 	SessionExpired:     "This sign-in request has expired. Go back to the application and start again.",
 	SomethingWrong:     "Something went wrong",
+	Unavailable:        "Temporarily unavailable",
 	TryAgain:           "Please try again in a moment.",
 	BadRequest:         "The form could not be read. Reload the page and try again.",
 	NotFound:           "Page not found",

@@ -99,6 +99,9 @@ func (p *Provider) withAccount(scope string, h func(w http.ResponseWriter, r *ht
 			return
 		}
 		use, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, NewSession())
+		if p.outage(w, "account api", err) {
+			return
+		}
 		if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens
 
 			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The access token is not active.")
@@ -114,6 +117,9 @@ func (p *Provider) withAccount(scope string, h func(w http.ResponseWriter, r *ht
 			return
 		}
 		user, err := p.accounts.GetUser(r.Context(), sess.Subject)
+		if p.outage(w, "account api", err) {
+			return
+		}
 		if err != nil {
 			bearerErrorJSON(w, http.StatusUnauthorized, "invalid_token", "The account is not active.")
 			return
@@ -186,6 +192,9 @@ func (p *Provider) apiFail(w http.ResponseWriter, err error) {
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		writeAPIError(w, http.StatusNotFound, "not_found", "Not found.", nil)
+		return
+	}
+	if p.outage(w, "account api", err) {
 		return
 	}
 	p.log.Error("account api", "err", err)

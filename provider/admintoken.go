@@ -3,8 +3,11 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // ErrNotAdminToken: the bearer token cannot authorize an admin request.
@@ -20,6 +23,9 @@ func (p *Provider) CheckAdminToken(ctx context.Context, token string) (string, [
 		return "", nil, ErrNotAdminToken
 	}
 	use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if errors.Is(err, storage.ErrUnavailable) {
+		return "", nil, fmt.Errorf("checking the admin token: %w", err)
+	}
 	if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens
 
 		return "", nil, ErrNotAdminToken

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/internal/clientip"
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -290,6 +291,10 @@ func userClaims(u *storage.User, scopes fosite.Arguments) map[string]interface{}
 // client when its redirect URI is known to be valid (redirectable),
 // otherwise a friendly page — never a redirect to an unregistered URI.
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.outagePage(w, r, "authorize", err)
+		return
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		p.log.Error("authorize", "err", err, "debug", rfc.DebugField)
@@ -300,6 +305,16 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		return
 	}
 	p.writeAuthorizeError(r.Context(), w, ar, err)
+}
+
+// outagePage tells a person that the service is down for a moment
+// (503, Retry-After): the database is unavailable, nothing is wrong with
+// their request.
+func (p *Provider) outagePage(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
+	p.log.Error(endpoint+": database unavailable", "err", storageCause(err))
+	w.Header().Set("Retry-After", httpx.RetryAfterOutage)
+	p.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"Signing in is not possible for a moment. Please try again shortly.")
 }
 
 // Challenge loads a pending authorization started by this browser.
@@ -318,6 +333,9 @@ func (p *Provider) Challenge(r *http.Request, id string) (*Challenge, error) {
 		return nil, ErrNoChallenge
 	}
 	client, err := p.client(r.Context(), pa.ClientID)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return nil, fmt.Errorf("loading the challenge's client: %w", err)
+	}
 	if err != nil {
 		return nil, ErrNoChallenge
 	}
@@ -446,6 +464,10 @@ func (p *Provider) handleResume() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		ch, err := p.Challenge(r, r.URL.Query().Get("challenge"))
+		if errors.Is(err, storage.ErrUnavailable) {
+			p.outagePage(w, r, "resume", err)
+			return
+		}
 		if err != nil {
 			p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired", "Go back to the application and start again.")
 			return

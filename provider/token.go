@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -23,6 +24,9 @@ func (p *Provider) handleToken() http.Handler {
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 		if err != nil {
 			err = tokenError(r, err)
+			if p.outage(w, "token", err) {
+				return
+			}
 			p.logProtocolError("token", err)
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
@@ -44,6 +48,9 @@ func (p *Provider) handleToken() http.Handler {
 		}
 		// Whom the access token is for (RFC 8707, resources.go).
 		if err := grantResources(ar, client); err != nil {
+			if p.outage(w, "token", err) {
+				return
+			}
 			p.logProtocolError("token", err)
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
@@ -55,6 +62,9 @@ func (p *Provider) handleToken() http.Handler {
 			if sub := ar.GetSession().GetSubject(); sub != "" {
 				if _, err := p.accounts.GetUser(ctx, sub); err != nil {
 					err = fosite.ErrInvalidGrant.WithHint("The account cannot sign in.").WithWrap(err)
+					if p.outage(w, "token", err) {
+						return
+					}
 					p.logProtocolError("token", err)
 					p.oauth.WriteAccessError(ctx, w, ar, err)
 					return
@@ -63,6 +73,9 @@ func (p *Provider) handleToken() http.Handler {
 		}
 		resp, err := p.oauth.NewAccessResponse(ctx, ar)
 		if err != nil {
+			if p.outage(w, "token", err) {
+				return
+			}
 			p.logProtocolError("token", err)
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
@@ -110,6 +123,9 @@ func (p *Provider) handleIntrospect() http.Handler {
 			if errors.Is(err, fosite.ErrRequestUnauthorized) {
 				err = fosite.ErrInvalidClient.WithHint("Client authentication is required to introspect tokens.").WithWrap(err)
 			}
+			if p.outage(w, "introspect", err) {
+				return
+			}
 			p.logProtocolError("introspect", err)
 			p.oauth.WriteIntrospectionError(ctx, w, err)
 			return
@@ -126,6 +142,9 @@ func (p *Provider) handleRevoke() http.Handler {
 			return
 		}
 		err := p.oauth.NewRevocationRequest(ctx, r)
+		if p.outage(w, "revoke", err) {
+			return
+		}
 		p.logProtocolError("revoke", err)
 		p.oauth.WriteRevocationResponse(ctx, w, err)
 	})
@@ -145,6 +164,9 @@ func (p *Provider) handlePAR() http.Handler {
 			err = fosite.ErrInvalidRequest.WithHint("Query parameter 'redirect_uri' is required when performing an OpenID Connect flow.")
 		}
 		if err != nil {
+			if p.outage(w, "par", err) {
+				return
+			}
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return
@@ -155,22 +177,66 @@ func (p *Provider) handlePAR() http.Handler {
 		if c, ok := ar.GetClient().(*storage.Client); !ok ||
 			!matchRedirectURI(requestedRedirectURI(ar.GetRequestForm(), c), c.RedirectURIs, c.Public) {
 			err := errUnregisteredRedirect()
+			if p.outage(w, "par", err) {
+				return
+			}
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return
 		} else if _, err := authorizedResources(c, ar.GetRequestForm()); err != nil {
+			if p.outage(w, "par", err) {
+				return
+			}
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return
 		}
 		resp, err := p.oauth.NewPushedAuthorizeResponse(ctx, ar, NewSession())
 		if err != nil {
+			if p.outage(w, "par", err) {
+				return
+			}
 			p.logProtocolError("par", err)
 			p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 			return
 		}
 		p.oauth.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 	})
+}
+
+// outage answers a request that failed because the database is
+// unavailable: 503 temporarily_unavailable with Retry-After, never an
+// answer about the caller's credentials or token (a 401 invalid_client, an
+// introspection's "active": false) that the caller would act on. It
+// reports whether it answered.
+func (p *Provider) outage(w http.ResponseWriter, endpoint string, err error) bool {
+	// fosite's revocation says temporarily_unavailable itself, without
+	// the cause, and then answers 200.
+	if !errors.Is(err, storage.ErrUnavailable) && !errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		return false
+	}
+	p.log.Error(endpoint+": database unavailable", "err", storageCause(err))
+	WriteUnavailable(w)
+	return true
+}
+
+// storageCause is the error under fosite's wrappers (which print as the
+// error code they were mapped to, and a stack trace): what to log.
+func storageCause(err error) error {
+	for {
+		var rfc *fosite.RFC6749Error
+		if !errors.As(err, &rfc) || rfc.Unwrap() == nil {
+			return err
+		}
+		err = rfc.Unwrap()
+	}
+}
+
+// WriteUnavailable writes the RFC 6749 temporarily_unavailable answer.
+func WriteUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", httpx.RetryAfterOutage)
+	writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+		"The service is temporarily unavailable; try again shortly.")
 }
 
 func (p *Provider) logProtocolError(endpoint string, err error) {

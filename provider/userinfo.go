@@ -28,6 +28,9 @@ func (p *Provider) handleUserinfo() http.Handler {
 			return
 		}
 		use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+		if p.outage(w, "userinfo", err) {
+			return
+		}
 		if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens
 
 			bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not active.")
@@ -43,6 +46,9 @@ func (p *Provider) handleUserinfo() http.Handler {
 			return
 		}
 		user, err := p.accounts.GetUser(ctx, sess.Subject)
+		if p.outage(w, "userinfo", err) {
+			return
+		}
 		if err != nil {
 			bearerError(w, http.StatusUnauthorized, "invalid_token", "The account is not active.")
 			return

@@ -30,6 +30,11 @@ var (
 	ErrDuplicate = errors.New("storage: already exists")
 	// ErrConflict: a concurrent transaction changed the same rows; retry.
 	ErrConflict = errors.New("storage: concurrent update")
+	// ErrUnavailable: the database cannot be reached or cannot serve now
+	// (connection refused or lost, shutting down, out of resources). It
+	// says nothing about the request: callers answer 503 with Retry-After,
+	// never a refusal of the caller's credentials.
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
 
 // UserStatus is the lifecycle state of a user.

@@ -133,6 +133,9 @@ func TestKeyAuditCLIAndAdminAgree(t *testing.T) {
 		paths := []path{
 			{"cli", func(args []string, _ string, _ any) bool {
 				_, err := s.cli("", args...)
+				if err != nil {
+					t.Logf("cli %v: %v", args, err)
+				}
 				return err == nil
 			}},
 			{"admin", func(_ []string, p string, body any) bool {
@@ -153,11 +156,11 @@ func TestKeyAuditCLIAndAdminAgree(t *testing.T) {
 				ok: true, events: 2},
 			{name: "rotate --now", cli: []string{"keys", "rotate", "--now"}, adminPath: "/v1/keys/rotate",
 				adminBody: map[string]any{"now": true}, ok: true, events: 2},
-			{name: "retire", target: twin, cli: []string{"keys", "retire", "KID"}, adminPath: "/v1/keys/KID/retire",
+			{name: "retire", target: twin, cli: []string{"keys", "retire", "--", "KID"}, adminPath: "/v1/keys/KID/retire",
 				ok: true, events: 1},
-			{name: "retire a retired key", target: lastRetired, cli: []string{"keys", "retire", "KID"},
+			{name: "retire a retired key", target: lastRetired, cli: []string{"keys", "retire", "--", "KID"},
 				adminPath: "/v1/keys/KID/retire", ok: true, events: 0},
-			{name: "retire the last key", target: soleSigner, cli: []string{"keys", "retire", "KID"},
+			{name: "retire the last key", target: soleSigner, cli: []string{"keys", "retire", "--", "KID"},
 				adminPath: "/v1/keys/KID/retire", ok: false, events: 0},
 		}
 		for _, step := range steps {

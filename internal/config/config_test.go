@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		PruneBatch:              500,
 		LogLevel:                "info",
 		LogFormat:               "text",
+		AccessLog:               true,
 		BrandName:               "Latchkey",
 		Registration:            true,
 		VerifyTokenTTL:          24 * time.Hour,

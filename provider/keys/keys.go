@@ -947,7 +947,9 @@ func (m *Manager) newKey(alg string, created, activates time.Time) (*storage.Sig
 	if _, err := io.ReadFull(m.cfg.Rand, id[:]); err != nil {
 		return nil, fmt.Errorf("keys: key id: %w", err)
 	}
-	kid := base64.RawURLEncoding.EncodeToString(id[:])
+	// "k" first: a base64url id may start with "-", which a command line
+	// (latchkey keys retire KID) would take for a flag.
+	kid := "k" + base64.RawURLEncoding.EncodeToString(id[:])
 	var priv crypto.Signer
 	var err error
 	switch alg {

@@ -360,6 +360,13 @@ func (s *SQLStore) mapErr(err error) error {
 		case "40001", "40P01":
 			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		}
+		switch pe.Code.Class() {
+		// connection exception, insufficient resources, operator
+		// intervention (shutdown, cannot connect now), system error,
+		// internal error: the server's state, not the request's.
+		case "08", "53", "57", "58", "XX":
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
 		return err
 	}
 	var se *sqlite.Error
@@ -370,11 +377,25 @@ func (s *SQLStore) mapErr(err error) error {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
 			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		}
+		switch se.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM,
+			sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
+		}
+		return err
 	}
 	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 		return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
 	}
-	return err
+	if errors.Is(err, context.Canceled) {
+		return err // the caller went away; nothing is down
+	}
+	// Neither driver answered: the connection could not be made or was
+	// lost (refused, reset, timed out, pool closed).
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
 // mapFositeErr is mapErr for fosite's methods, which must speak fosite's

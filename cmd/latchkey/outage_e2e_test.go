@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkey/latchkey/internal/testdb"
+)
+
+// dbProxy forwards TCP to PostgreSQL and can cut the database off from
+// the server (refusing new connections and dropping open ones), as a
+// failover or a network partition would, then bring it back.
+type dbProxy struct {
+	t      *testing.T
+	addr   string // where the server connects
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func newDBProxy(t *testing.T, target string) *dbProxy {
+	p := &dbProxy{t: t, target: target, conns: map[net.Conn]bool{}}
+	p.up("127.0.0.1:0")
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *dbProxy) up(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.forward(c)
+		}
+	}()
+}
+
+func (p *dbProxy) forward(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = true, true
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(s, c); s.Close() }()
+	_, _ = io.Copy(c, s)
+	c.Close()
+}
+
+func (p *dbProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// While PostgreSQL is unreachable, every endpoint says so — 503 with
+// Retry-After, temporarily_unavailable on the protocol endpoints, a "try
+// again" page for people, a problem on the admin API — and none tells a
+// client its credentials or token are bad (regression: the token
+// endpoint answered 401 invalid_client, introspection "active": false).
+// Once the database is back, everything works again.
+func TestEndToEndDatabaseOutage(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newDBProxy(t, u.Host)
+	u.Host = proxy.addr
+	s := startServer(t, u.String(), nil)
+	ctx := context.Background()
+	const pw = "pia's long password"
+	s.createUser("pia", pw)
+	svc := s.createClient("--name", "svc", "--grant-type", "client_credentials", "--scope", "api:read")
+	rp := s.createClient("--name", "App", "--redirect-uri", callback, "--first-party")
+	adm := s.createClient("--admin")
+	cc := &clientcredentials.Config{ClientID: svc.ID, ClientSecret: svc.Secret, TokenURL: s.issuer + "/oauth2/token"}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admTok, err := (&clientcredentials.Config{ClientID: adm.ID, ClientSecret: adm.Secret, TokenURL: s.issuer + "/oauth2/token",
+		Scopes: []string{"admin"}}).Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &oauth2.Config{ClientID: rp.ID, ClientSecret: rp.Secret, RedirectURL: callback, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: s.issuer + "/oauth2/authorize", TokenURL: s.issuer + "/oauth2/token"}}
+	pkce := oauth2.GenerateVerifier()
+	b := newBrowser(t, callback)
+	cb := b.signIn(conf.AuthCodeURL(randString(), oauth2.S256ChallengeOption(pkce)), "pia", pw)
+	userTok, err := conf.Exchange(ctx, cb.Query().Get("code"), oauth2.VerifierOption(pkce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginPage, loginCSRF := newBrowser(t, callback), ""
+	_, loginCSRF = loginPage.csrf(s.issuer + "/login")
+
+	type call struct {
+		name  string
+		req   func() *http.Request
+		json  bool // an RFC 6749 error body, else a page or a problem
+		admin bool
+	}
+	form := func(u string, v url.Values, user, pass string) func() *http.Request {
+		return func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(v.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if user != "" {
+				r.SetBasicAuth(user, pass)
+			}
+			return r
+		}
+	}
+	bearer := func(u, token string) func() *http.Request {
+		return func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, u, nil)
+			r.Header.Set("Authorization", "Bearer "+token)
+			return r
+		}
+	}
+	calls := []call{
+		{"token", form(s.issuer+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, svc.ID, svc.Secret), true, false},
+		{"token, unknown client", form(s.issuer+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "c_nope", "x"), true, false},
+		{"refresh-less code exchange", form(s.issuer+"/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {"x"},
+			"redirect_uri": {callback}}, rp.ID, rp.Secret), true, false},
+		{"introspect", form(s.issuer+"/oauth2/introspect", url.Values{"token": {tok.AccessToken}}, svc.ID, svc.Secret), true, false},
+		{"revoke", form(s.issuer+"/oauth2/revoke", url.Values{"token": {tok.AccessToken}}, svc.ID, svc.Secret), true, false},
+		{"userinfo", bearer(s.issuer+"/userinfo", userTok.AccessToken), true, false},
+		{"account API", bearer(s.issuer+"/account/me", userTok.AccessToken), true, false},
+		{"authorize", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, conf.AuthCodeURL(randString(), oauth2.S256ChallengeOption(pkce)), nil)
+			return r
+		}, false, false},
+		{"admin API", bearer(s.admin+"/v1/users", admTok.AccessToken), false, true},
+	}
+	do := func(c call) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.DefaultTransport.RoundTrip(c.req())
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+
+	proxy.down()
+	for _, c := range calls {
+		resp, body := do(c)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s during the outage: %d (Retry-After %q) %s", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+			continue
+		}
+		switch {
+		case c.json:
+			var e struct{ Error string }
+			if json.Unmarshal(body, &e); e.Error != "temporarily_unavailable" {
+				t.Errorf("%s: body %s", c.name, body)
+			}
+		case c.admin:
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("%s: content type %s", c.name, ct)
+			}
+		default:
+			if !strings.Contains(string(body), "try again") {
+				t.Errorf("%s: page %s", c.name, body)
+			}
+		}
+	}
+	// A person signing in sees the "try again" page too.
+	p := loginPage.post(s.issuer+"/login", url.Values{"csrf_token": {loginCSRF}, "login": {"pia"}, "password": {pw}})
+	if p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "try again") {
+		t.Errorf("sign-in during the outage: %d %s", p.status, p.body)
+	}
+	for _, line := range strings.Split(s.out.String(), "\n") {
+		if strings.Contains(line, "invalid_client") {
+			t.Errorf("the log speaks of invalid_client during an outage: %s", line)
+		}
+	}
+
+	proxy.up(proxy.addr)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, _ := do(calls[0])
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token endpoint did not recover: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if in := introspect(t, s, svc, tok.AccessToken); in["active"] != true {
+		t.Fatalf("after the outage the token introspects %v", in)
+	}
+}
