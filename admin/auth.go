@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/latchkey/latchkey/internal/accesslog"
 	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -84,6 +85,7 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 			writeProblem(w, p)
 			return
 		}
+		accesslog.SetClient(r.Context(), clientID)
 		c := &caller{clientID: clientID, scopes: make(map[string]bool, len(granted))}
 		for _, s := range granted {
 			c.scopes[s] = true

@@ -184,8 +184,8 @@ func TestNoAPIWithoutDeps(t *testing.T) {
 	}
 }
 
-// An error the API does not expect is a 500 that says nothing of the
-// cause, which goes to the log instead.
+// A closed database is an outage: 503 with Retry-After and a problem
+// that says nothing of the cause, which goes to the log instead.
 func TestInternalError(t *testing.T) {
 	store := testdb.OpenStore(t, testdb.SQLite(t))
 	acc := accounts.New(store, accounts.Options{})
@@ -196,12 +196,12 @@ func TestInternalError(t *testing.T) {
 	e := &env{srv: srv}
 	must(t, store.Close()) // every query now fails
 	r := e.do(t, "GET", "/v1/users", nil)
-	p := problemOf(t, r, 500)
-	if p.Type != "https://latchkey.dev/problems/internal" || strings.Contains(strings.ToLower(string(r.body)), "sql") ||
+	p := problemOf(t, r, 503)
+	if p.Type != "https://latchkey.dev/problems/unavailable" || strings.Contains(strings.ToLower(string(r.body)), "sql") ||
 		strings.Contains(string(r.body), "closed") {
 		t.Fatalf("%s", r.body)
 	}
-	if !strings.Contains(logs.String(), "admin API request failed") || !strings.Contains(logs.String(), "/v1/users") {
+	if !strings.Contains(logs.String(), "database unavailable") || !strings.Contains(logs.String(), "/v1/users") {
 		t.Fatalf("not logged: %q", logs.String())
 	}
 	// Key routes without a key manager are unavailable, not broken.

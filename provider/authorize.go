@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/accesslog"
 	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/secret"
@@ -55,6 +56,7 @@ func (p *Provider) handleAuthorize() http.Handler {
 			p.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
 			return
 		}
+		accesslog.SetClient(ctx, client.ID)
 		form := ar.GetRequestForm()
 		// fosite checks PKCE only when the code is issued, after the
 		// person has signed in; refuse a request that cannot succeed

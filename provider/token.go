@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/accesslog"
+	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -22,8 +25,17 @@ func (p *Provider) handleToken() http.Handler {
 		}
 		sess := NewSession()
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+		clientID := ""
+		if ar != nil && ar.GetClient() != nil {
+			clientID = ar.GetClient().GetID() // "" (fosite's empty client) when authentication failed
+		}
+		if clientID == "" {
+			clientID = claimedClient(r)
+		}
+		accesslog.SetClient(ctx, clientID)
 		if err != nil {
 			err = tokenError(r, err)
+			p.tokenSecurityEvent(r, err)
 			if p.outage(w, "token", err) {
 				return
 			}
@@ -237,6 +249,36 @@ func WriteUnavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", httpx.RetryAfterOutage)
 	writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
 		"The service is temporarily unavailable; try again shortly.")
+}
+
+// claimedClient is the client id a request names (HTTP Basic, else the
+// form), whether or not it authenticated.
+func claimedClient(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(id); err == nil {
+			return u
+		}
+		return id
+	}
+	return r.PostForm.Get("client_id")
+}
+
+// tokenSecurityEvent logs the token endpoint's refusals an operator
+// watches for: failed client authentication (the client id it claimed,
+// never the secret) and a replayed refresh token, whose family fosite has
+// just revoked.
+func (p *Provider) tokenSecurityEvent(r *http.Request, err error) {
+	claimed := claimedClient(r)
+	switch {
+	case errors.Is(err, storage.ErrUnavailable):
+	case errors.Is(err, fosite.ErrInvalidClient):
+		p.log.WarnContext(r.Context(), "security event", "event", "client.auth_failed", "client_id", claimed,
+			"ip", clientip.From(r))
+	case r.PostForm.Get("grant_type") == "refresh_token" && errors.Is(err, fosite.ErrInvalidGrant) &&
+		strings.Contains(fosite.ErrorToRFC6749Error(err).DebugField, "re-use"):
+		p.log.WarnContext(r.Context(), "security event", "event", "refresh_token.reuse", "client_id", claimed,
+			"ip", clientip.From(r), "action", "the token family was revoked")
+	}
 }
 
 func (p *Provider) logProtocolError(endpoint string, err error) {
