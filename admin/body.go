@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,9 +114,18 @@ func jsonProblem(err error) *Problem {
 		return problem("invalid-json", "the body is not valid JSON: it ends too early")
 	}
 	if m := unknownFieldRe.FindStringSubmatch(err.Error()); m != nil {
-		return problem("invalid-json", fmt.Sprintf("unknown field %q", m[1]), FieldError{Field: m[1], Message: "unknown field"})
+		return problem("invalid-json", fmt.Sprintf("unknown field %q", m[1]), namedField(m[1], "unknown field")...)
 	}
 	return problemf("invalid-json", "%s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// namedField is the errors entry for a field, none for the key "" (an
+// entry with an empty field name would name nothing).
+func namedField(field, message string) []FieldError {
+	if field == "" {
+		return nil
+	}
+	return []FieldError{{Field: field, Message: message}}
 }
 
 func jsonKind(goKind string) string {
@@ -171,7 +181,9 @@ func decodePatch(w http.ResponseWriter, r *http.Request, allowed []string, prote
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, problem("invalid-json", fmt.Sprintf("unknown field %q", unknown[0].Field), unknown...)
+		// The key "" is unknown too, but an errors entry must name a field.
+		named := slices.DeleteFunc(slices.Clone(unknown), func(fe FieldError) bool { return fe.Field == "" })
+		return nil, problem("invalid-json", fmt.Sprintf("unknown field %q", unknown[0].Field), named...)
 	}
 	if len(prot) > 0 {
 		return nil, problem("validation", fmt.Sprintf("%s: %s", prot[0].Field, prot[0].Message), prot...)

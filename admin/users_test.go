@@ -927,6 +927,9 @@ func TestImportUsers(t *testing.T) {
 			`not json`,
 			`{"username":"imp1","email":"again@example.com"}`,
 			`{"username":"imp9","email":"imp9@example.com","display_name":"Nine"}`,
+			// Two records on one line: refused whole (the second used to
+			// be dropped without a word).
+			`{"username":"imp10","email":"imp10@example.com"} {"username":"imp11","email":"imp11@example.com"}`,
 		}, "\n")
 		r := e.send(t, req{method: "POST", path: "/v1/users:import", token: "tok-write", body: lines,
 			hdr: map[string]string{"Content-Type": "application/x-ndjson"}})
@@ -935,7 +938,7 @@ func TestImportUsers(t *testing.T) {
 			Results          []accounts.ImportResult
 		}
 		want(t, r, 200).json(t, &out)
-		if out.Imported != 3 || out.Failed != 6 || len(out.Results) != 9 {
+		if out.Imported != 3 || out.Failed != 7 || len(out.Results) != 10 {
 			t.Fatalf("%s", r.body)
 		}
 		type res struct {
@@ -943,7 +946,7 @@ func TestImportUsers(t *testing.T) {
 			field string
 		}
 		wantRes := map[int]res{1: {true, ""}, 2: {true, ""}, 4: {false, "email"}, 5: {false, ""}, 6: {false, "tier"},
-			7: {false, "password_hash"}, 8: {false, ""}, 9: {false, "username"}, 10: {true, ""}}
+			7: {false, "password_hash"}, 8: {false, ""}, 9: {false, "username"}, 10: {true, ""}, 11: {false, ""}}
 		for _, got := range out.Results {
 			w, ok := wantRes[got.Line]
 			if !ok || got.OK != w.ok || got.Field != w.field || (!got.OK && got.Error == "") || (got.OK && got.ID == "") {
@@ -951,7 +954,7 @@ func TestImportUsers(t *testing.T) {
 			}
 		}
 		// The bad lines left nothing behind.
-		for _, login := range []string{"imp3", "imp4", "imp5", "imp6", "again@example.com"} {
+		for _, login := range []string{"imp3", "imp4", "imp5", "imp6", "again@example.com", "imp10", "imp11"} {
 			if _, err := e.acc.FindUser(e.ctx, login); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("%s was written: %v", login, err)
 			}

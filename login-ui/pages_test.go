@@ -71,21 +71,35 @@ func TestPagesRender(t *testing.T) {
 
 var reInput = regexp.MustCompile(`<input[^>]*\bid="([^"]+)"[^>]*>`)
 
-// A color that is not a plain CSS color never reaches /brand.css.
-func TestBrandColorSanitized(t *testing.T) {
-	for color, want := range map[string]string{
-		"#2f5bea":                "--primary: #2f5bea;",
-		"red;}body{display:none": "--primary: ;",
-	} {
+// The brand color follows internal/brand's rule: a valid one is what
+// /brand.css says, anything else (a named color included, issue 9.10) is
+// refused when the pages are built, never silently dropped.
+func TestBrandColor(t *testing.T) {
+	for _, color := range []string{"#2f5bea", "#0A7"} {
 		p, err := NewPages(Brand{PrimaryColor: color}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w := httptest.NewRecorder()
 		p.handleBrandCSS().ServeHTTP(w, httptest.NewRequest("GET", "/brand.css", nil))
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("color %q: brand.css = %q", color, w.Body.String())
+		if got, want := w.Body.String(), ":root { --primary: "+color+"; }\n"; got != want {
+			t.Errorf("color %q: brand.css = %q, want %q", color, got, want)
 		}
+	}
+	for _, color := range []string{"red", "red;}body{display:none", "#12345678"} {
+		if _, err := NewPages(Brand{PrimaryColor: color}, nil); err == nil || !strings.Contains(err.Error(), "#rgb or #rrggbb") {
+			t.Errorf("color %q: err = %v", color, err)
+		}
+	}
+	// No color: no /brand.css link, the stylesheet's default.
+	p, err := NewPages(Brand{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	p.render(w, 200, "error", page{Title: "x"})
+	if strings.Contains(w.Body.String(), "/brand.css") {
+		t.Error("brand.css linked without a color")
 	}
 }
 

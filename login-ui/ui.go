@@ -11,13 +11,14 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"time"
 
+	lkbrand "github.com/latchkey/latchkey/internal/brand"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -105,7 +106,7 @@ type Config struct {
 type Brand struct {
 	Name         string
 	LogoURL      string
-	PrimaryColor string // CSS color, e.g. #3b5bdb
+	PrimaryColor string // "" (the stylesheet's) or #rgb / #rrggbb (internal/brand)
 	SupportEmail string
 }
 
@@ -126,8 +127,12 @@ func NewPages(brand Brand, log *slog.Logger) (*Pages, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if !safeColor.MatchString(brand.PrimaryColor) {
-		brand.PrimaryColor = "" // it is written into /brand.css
+	if brand.PrimaryColor != "" {
+		// It is written into /brand.css; configuration checked it with
+		// the same rule.
+		if err := lkbrand.CheckColor(brand.PrimaryColor); err != nil {
+			return nil, fmt.Errorf("login-ui: Brand.PrimaryColor: %w", err)
+		}
 	}
 	p := &Pages{brand: brand, tmpl: map[string]*template.Template{}, t: English, log: log}
 	for _, name := range []string{"login", "consent", "logout", "error", "signedin", "register", "message",
@@ -140,10 +145,6 @@ func NewPages(brand Brand, log *slog.Logger) (*Pages, error) {
 	}
 	return p, nil
 }
-
-// safeColor admits the CSS colors branding may set (it is written into a
-// style attribute).
-var safeColor = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-z]{3,20})$`)
 
 // field is what the "field" template renders: a labelled input with its
 // help text and error bound by aria-describedby.

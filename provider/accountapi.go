@@ -149,7 +149,8 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("the body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if dec.More() {
+	// Token, not More: More is false before a stray '}' or ']'.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("the body has data after the JSON object")
 	}
 	// PostgreSQL refuses NUL in text: a "\u0000" escape is refused here,

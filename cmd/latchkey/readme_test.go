@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -39,5 +40,34 @@ func TestREADMEDocumentsEverySettingAndCommand(t *testing.T) {
 				t.Errorf("README.md does not document `latchkey %s %s`", c.Name(), sc.Name())
 			}
 		}
+	}
+}
+
+// The settings table under "<!-- generated: latchkey settings --markdown -->"
+// is exactly what that command prints: regenerate it, never hand-edit it.
+func TestREADMESettingsTableIsGenerated(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "<!-- generated: latchkey settings --markdown -->\n"
+	_, after, ok := strings.Cut(string(b), marker)
+	if !ok {
+		t.Fatalf("README.md has no %q line", strings.TrimSpace(marker))
+	}
+	var table []string
+	for _, line := range strings.SplitAfter(after, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		table = append(table, line)
+	}
+	var out strings.Builder
+	if err := run(t.Context(), []string{"settings", "--markdown"}, func(string) string { return "" }, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(table, ""); got != out.String() {
+		t.Errorf("README.md's settings table differs from `latchkey settings --markdown`; regenerate it:\n"+
+			"go run ./cmd/latchkey settings --markdown\n--- README\n%s--- generated\n%s", got, out.String())
 	}
 }

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +112,36 @@ func TestEndToEndMetricsToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz with a metrics token: %d", resp.StatusCode)
+	}
+}
+
+// Issue 9.10: LATCHKEY_BRAND_COLOR=red passed the configuration check and
+// the server then died at start in the mail templates. Now the
+// configuration refuses it, naming the setting, before anything is opened
+// (the database file is never created), with every colour syntax the
+// pages and emails could not use.
+func TestServeRefusesBadBrandColorAtConfig(t *testing.T) {
+	for _, color := range []string{"red", "#2f5beaff", "rgb(0,0,255)"} {
+		t.Run(color, func(t *testing.T) {
+			c := newCLIEnv(t)
+			dbFile := filepath.Join(c.env["LATCHKEY_DATA_DIR"], "db.sqlite")
+			c.env["LATCHKEY_BRAND_COLOR"] = color
+			c.env["LATCHKEY_HTTP_ADDR"] = "127.0.0.1:0"
+			c.env["LATCHKEY_ADMIN_ADDR"] = "127.0.0.1:0"
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var out, errOut bytes.Buffer
+			err := run(ctx, []string{"serve"}, func(k string) string { return c.env[k] }, strings.NewReader(""), &out, &errOut)
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("serve ran (err %v); stderr %s", err, errOut.String())
+			}
+			want := "LATCHKEY_BRAND_COLOR: " + strconv.Quote(color) + " must be a hex color #rgb or #rrggbb"
+			if !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("err = %q, want it to start with %q", err, want)
+			}
+			if _, serr := os.Stat(dbFile); serr == nil {
+				t.Errorf("the database was created: serve got past the configuration")
+			}
+		})
 	}
 }

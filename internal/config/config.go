@@ -31,11 +31,10 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/latchkey/latchkey/internal/brand"
 	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 )
-
-var brandColor = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-z]{3,20})$`)
 
 // Upstream is an external OpenID Connect provider people can sign in with.
 // Its callback URL is ISSUER/federation/ID/callback.
@@ -240,7 +239,7 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.BrandName }},
 		{name: "brand_logo_url", def: "", help: "https URL of a logo shown instead of the product name.",
 			field: func(c *Config) any { return &c.BrandLogoURL }},
-		{name: "brand_color", def: "", help: "Primary color of the pages, e.g. #2f5bea.",
+		{name: "brand_color", def: "", help: "Primary color of the pages and emails: #rgb or #rrggbb, e.g. #2f5bea (quote it in YAML).",
 			field: func(c *Config) any { return &c.BrandColor }},
 		{name: "support_email", def: "", help: "Support address shown on the pages and in emails.",
 			field: func(c *Config) any { return &c.SupportEmail }},
@@ -626,6 +625,11 @@ func (c *Config) loadFile(ss []setting) error {
 			continue
 		}
 		if v.Tag == "!!null" {
+			if s.name == "brand_color" && strings.HasPrefix(k.LineComment, "#") && !strings.HasPrefix(k.LineComment, "# ") {
+				// "brand_color: #2f5bea" is a key and a comment.
+				errs = append(errs, fmt.Errorf("%s: %s is read as a YAML comment; quote it: brand_color: %q",
+					c.label(s.env(), source), k.LineComment, k.LineComment))
+			}
 			continue // "key:" with no value leaves the default
 		}
 		if err := c.apply(s, v.Value, source); err != nil {
@@ -813,8 +817,10 @@ func (c *Config) Validate() error {
 			bad("brand_logo_url", "must be an https:// URL")
 		}
 	}
-	if c.BrandColor != "" && !brandColor.MatchString(c.BrandColor) {
-		bad("brand_color", "must be a CSS hex color such as #2f5bea or a color name")
+	if c.BrandColor != "" {
+		if err := brand.CheckColor(c.BrandColor); err != nil {
+			bad("brand_color", "%v", err) // the pages and the emails use the same rule
+		}
 	}
 	if c.SMTPURL != "" && !strings.HasPrefix(c.SMTPURL, "smtp://") && !strings.HasPrefix(c.SMTPURL, "smtps://") {
 		bad("smtp_url", "must start with smtp:// or smtps://")

@@ -257,6 +257,13 @@ func TestInvalidEnv(t *testing.T) {
 		{"lockout base above max", map[string]string{"LATCHKEY_LOCKOUT_BASE": "2h"}, []string{"LATCHKEY_LOCKOUT_BASE"}},
 		{"http logo", map[string]string{"LATCHKEY_BRAND_LOGO_URL": "http://x.example/logo.png"}, []string{"LATCHKEY_BRAND_LOGO_URL"}},
 		{"css injection color", map[string]string{"LATCHKEY_BRAND_COLOR": "red;}body{"}, []string{"LATCHKEY_BRAND_COLOR"}},
+		// Issue 9.10: a named color passed here, then the server died at
+		// start in the mail templates. The same rule now applies everywhere.
+		{"named color", map[string]string{"LATCHKEY_BRAND_COLOR": "red"},
+			[]string{`LATCHKEY_BRAND_COLOR: "red" must be a hex color #rgb or #rrggbb`}},
+		{"five hex digits", map[string]string{"LATCHKEY_BRAND_COLOR": "#12345"}, []string{"LATCHKEY_BRAND_COLOR:"}},
+		{"hex with alpha", map[string]string{"LATCHKEY_BRAND_COLOR": "#2f5beaff"}, []string{"LATCHKEY_BRAND_COLOR:"}},
+		{"color without #", map[string]string{"LATCHKEY_BRAND_COLOR": "2f5bea"}, []string{"LATCHKEY_BRAND_COLOR:"}},
 		{"bad smtp scheme", map[string]string{"LATCHKEY_SMTP_URL": "http://mail"}, []string{"LATCHKEY_SMTP_URL"}},
 		{"zero reset ttl", map[string]string{"LATCHKEY_RESET_TOKEN_TTL": "0s"}, []string{"LATCHKEY_RESET_TOKEN_TTL"}},
 		{"unknown log format", map[string]string{"LATCHKEY_LOG_FORMAT": "xml"},
@@ -312,6 +319,8 @@ func TestValidValues(t *testing.T) {
 		{"LATCHKEY_ARGON2_MEMORY_KIB": "8192", "LATCHKEY_ARGON2_ITERATIONS": "1", "LATCHKEY_ARGON2_PARALLELISM": "4"},
 		{"LATCHKEY_PASSWORD_HASH_CONCURRENCY": "3", "LATCHKEY_ACCESS_TOKEN_TTL": " 2h "},
 		{"LATCHKEY_METRICS_TOKEN": "c2NyYXBlLXRva2VuLTEyMw=="},
+		{"LATCHKEY_BRAND_COLOR": "#2f5bea"},
+		{"LATCHKEY_BRAND_COLOR": " #0A7 "},
 	} {
 		if _, err := Load(nil, env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)
@@ -670,5 +679,23 @@ func TestUpstreams(t *testing.T) {
 	if _, err := Load(nil, env(map[string]string{"LATCHKEY_GOOGLE_CLIENT_ID": "gid"})); err == nil ||
 		!strings.Contains(err.Error(), "LATCHKEY_GOOGLE_CLIENT_SECRET") {
 		t.Fatalf("google without secret: %v", err)
+	}
+}
+
+// brand_color in a YAML file is named as such, and an unquoted "#2f5bea"
+// (a YAML comment, so no value at all) is not silently ignored.
+func TestBrandColorInConfigFile(t *testing.T) {
+	for content, want := range map[string]string{
+		"brand_color: red\n":     `LATCHKEY_BRAND_COLOR (brand_color in config file`,
+		"brand_color: #2f5bea\n": `quote it: brand_color: "#2f5bea"`,
+	} {
+		_, err := Load(nil, env(map[string]string{"LATCHKEY_CONFIG": writeFile(t, content)}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want it to contain %q", content, err, want)
+		}
+	}
+	c, err := Load(nil, env(map[string]string{"LATCHKEY_CONFIG": writeFile(t, "brand_color: \"#2f5bea\" # blue\n")}))
+	if err != nil || c.BrandColor != "#2f5bea" {
+		t.Fatalf("quoted color: %v, %+v", err, c)
 	}
 }

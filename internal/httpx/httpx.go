@@ -3,6 +3,7 @@ package httpx
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -58,13 +59,21 @@ func malformed(r *http.Request) string {
 	if d := badValue("query parameter", q); d != "" {
 		return d
 	}
-	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch: // the methods whose body ParseForm reads
-	default:
-		return ""
-	}
+	// The bodies net/http parses, as it parses them: a urlencoded one for
+	// POST, PUT and PATCH (ParseForm), even when the Content-Type's
+	// parameters are malformed (mime.ParseMediaType then returns the type
+	// with ErrInvalidMediaParameter, and ParseForm fills PostForm while
+	// returning the error, which FormValue ignores); a multipart one for
+	// any method (ParseMultipartForm, hence FormValue, does not look at
+	// the method), only with a clean Content-Type.
+	bodyMethod := r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/x-www-form-urlencoded" && mt != "multipart/form-data") || r.Body == nil {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+		return ""
+	case bodyMethod && mt == "application/x-www-form-urlencoded" && (err == nil || errors.Is(err, mime.ErrInvalidMediaParameter)):
+	case mt == "multipart/form-data" && err == nil:
+	default:
 		return ""
 	}
 	body := r.Body

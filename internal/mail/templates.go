@@ -15,6 +15,8 @@ import (
 	texttemplate "text/template"
 	"time"
 	"unicode"
+
+	"github.com/latchkey/latchkey/internal/brand"
 )
 
 //go:embed templates
@@ -107,8 +109,8 @@ type Brand struct {
 	// LogoURL is an absolute https URL of a logo image (optional; the product
 	// name is shown otherwise).
 	LogoURL string
-	// PrimaryColor is the button and accent color as #rgb or #rrggbb
-	// (default #1f4fd1).
+	// PrimaryColor is the button and accent color, as internal/brand
+	// accepts it: #rgb or #rrggbb (default #1f4fd1).
 	PrimaryColor string
 }
 
@@ -157,8 +159,6 @@ type Templates struct {
 	kinds map[Kind]kindTemplates
 }
 
-var colorRE = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
-
 // NewTemplates parses the templates once and checks that every kind renders.
 // It fails on a broken template or an invalid Brand.
 func NewTemplates(b Brand) (*Templates, error) {
@@ -184,8 +184,8 @@ func NewTemplates(b Brand) (*Templates, error) {
 	if b.PrimaryColor == "" {
 		b.PrimaryColor = defaultPrimaryColor
 	}
-	if !colorRE.MatchString(b.PrimaryColor) {
-		return nil, fmt.Errorf("mail: Brand.PrimaryColor %q: want #rgb or #rrggbb", b.PrimaryColor)
+	if err := brand.CheckColor(b.PrimaryColor); err != nil {
+		return nil, fmt.Errorf("mail: Brand.PrimaryColor: %w", err)
 	}
 	t, err := parseTemplates(b, templateFS)
 	if err != nil {

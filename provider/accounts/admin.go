@@ -662,6 +662,31 @@ type ImportResult struct {
 // maxImportLine bounds one JSON Lines record.
 const maxImportLine = 64 << 10
 
+// parseImportLine reads one JSON Lines record (raw, without its line
+// break). On failure problem says why, and field names the field at fault
+// when it is one.
+func parseImportLine(raw string) (l ImportLine, field, problem string) {
+	if !strings.HasPrefix(strings.TrimLeft(raw, " \t\r\n"), "{") {
+		return ImportLine{}, "", "not a valid record: a record is a JSON object"
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return ImportLine{}, "", "not a valid record: " + strings.TrimPrefix(err.Error(), "json: ")
+	}
+	// One record per line: a second object (or anything else) after the
+	// first would otherwise be dropped without a word.
+	if _, err := dec.Token(); err != io.EOF {
+		return ImportLine{}, "", "not a valid record: data after the JSON object (one record per line)"
+	}
+	// PostgreSQL refuses NUL in text; without this a "\u0000" would
+	// stop the whole import with a store error.
+	if field, bad := httpx.InvalidJSONText([]byte(raw)); bad {
+		return ImportLine{}, field, httpx.TextRule
+	}
+	return l, "", ""
+}
+
 // ImportUsers creates a user per JSON Lines record, each in its own
 // transaction (a failed line leaves nothing behind and does not stop the
 // others), keeping imported password hashes.
@@ -686,18 +711,9 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) ([]ImportResult,
 			continue
 		}
 		res := ImportResult{Line: n}
-		var l ImportLine
-		dec := json.NewDecoder(strings.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&l); err != nil {
-			res.Error = "not a valid record: " + strings.TrimPrefix(err.Error(), "json: ")
-			out = append(out, res)
-			continue
-		}
-		// PostgreSQL refuses NUL in text; without this a "\u0000" would
-		// stop the whole import with a store error.
-		if field, bad := httpx.InvalidJSONText([]byte(raw)); bad {
-			res.Field, res.Error = field, httpx.TextRule
+		l, field, problem := parseImportLine(raw)
+		if problem != "" {
+			res.Field, res.Error = field, problem
 			out = append(out, res)
 			continue
 		}

@@ -4,26 +4,46 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/latchkey/latchkey/internal/httpx"
 )
 
 // mapClaims reads the identity from verified claims, by the configured
-// claim names.
-func mapClaims(subject string, claims map[string]any, names ClaimNames) Identity {
+// claim names. Every value is text the store accepts (PostgreSQL refuses
+// NUL): a subject or email address that is not is an ErrInvalid (the
+// sign-in cannot go on without them, and must not go on with another
+// value); an optional claim that is not (name, username, hosted domain,
+// picture) is left out, as if the upstream had not sent it — an allowed
+// hosted domain then refuses the sign-in, as it refuses one without hd.
+func mapClaims(subject string, claims map[string]any, names ClaimNames) (Identity, error) {
 	names.setDefaults()
+	text := func(name string) string {
+		if s := strings.TrimSpace(str(claims[name])); httpx.ValidText(s) {
+			return s
+		}
+		return ""
+	}
+	if !httpx.ValidText(subject) {
+		return Identity{}, fmt.Errorf("%w: the subject holds a NUL character", ErrInvalid)
+	}
+	email := strings.TrimSpace(str(claims["email"]))
+	if !httpx.ValidText(email) {
+		return Identity{}, fmt.Errorf("%w: the email claim holds a NUL character", ErrInvalid)
+	}
 	id := Identity{
 		Subject:       subject,
-		Email:         strings.TrimSpace(str(claims["email"])),
+		Email:         email,
 		EmailVerified: truthy(claims["email_verified"]),
-		Name:          strings.TrimSpace(str(claims[names.Name])),
-		Username:      strings.TrimSpace(str(claims[names.Username])),
-		HostedDomain:  strings.TrimSpace(str(claims[names.HostedDomain])),
+		Name:          text(names.Name),
+		Username:      text(names.Username),
+		HostedDomain:  text(names.HostedDomain),
 	}
-	if p := str(claims[names.Picture]); p != "" {
+	if p := str(claims[names.Picture]); p != "" && httpx.ValidText(p) {
 		if u, err := url.Parse(p); err == nil && u.Scheme == "https" && u.Host != "" {
 			id.PictureURL = p
 		}
 	}
-	return id
+	return id, nil
 }
 
 // str is a claim's value when it is a string.

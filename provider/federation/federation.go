@@ -259,7 +259,10 @@ func (c *Connector) Exchange(ctx context.Context, code, verifier, nonce string) 
 			}
 		}
 	}
-	id := mapClaims(idt.Subject, claims, c.cfg.Claims)
+	id, err := mapClaims(idt.Subject, claims, c.cfg.Claims)
+	if err != nil {
+		return Identity{}, err
+	}
 	if err := checkHostedDomain(id.HostedDomain, c.cfg.HostedDomains); err != nil {
 		return Identity{}, err
 	}

@@ -340,8 +340,11 @@ func TestHostedDomainRule(t *testing.T) {
 }
 
 func TestMapClaimsDefaults(t *testing.T) {
-	id := mapClaims("s", map[string]any{"email": " a@example.com ", "email_verified": 1.0, "name": 42,
+	id, err := mapClaims("s", map[string]any{"email": " a@example.com ", "email_verified": 1.0, "name": 42,
 		"preferred_username": "a", "picture": "https://x.example/p.png", "hd": "example.com"}, ClaimNames{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := Identity{Subject: "s", Email: "a@example.com", Username: "a", PictureURL: "https://x.example/p.png", HostedDomain: "example.com"}
 	if id != want {
 		t.Errorf("mapClaims = %+v, want %+v", id, want)
