@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	josev3 "github.com/go-jose/go-jose/v3"
+	"github.com/latchkey/latchkey/provider/accounts"
 )
 
 // discoveryDoc is built once: the document only changes with configuration.
@@ -29,7 +30,7 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			"scopes_supported":                              []string{"openid", "profile", "email", "offline_access", ScopeAccountRead, ScopeAccountWrite, ScopeTier},
 			"response_types_supported":                      []string{"code"},
 			"response_modes_supported":                      []string{"query", "form_post"},
-			"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+			"grant_types_supported":                         accounts.GrantTypes(),
 			"subject_types_supported":                       []string{"public"},
 			"id_token_signing_alg_values_supported":         p.signingAlgs(),
 			"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},

@@ -6,10 +6,7 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,8 +18,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/token/jwt"
-	"golang.org/x/crypto/hkdf"
 
+	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -103,8 +100,8 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	if err != nil || !u.IsAbs() {
 		return nil, fmt.Errorf("provider: issuer %q is not an absolute URL", cfg.Issuer)
 	}
-	if len(cfg.Secret) < 16 {
-		return nil, errors.New("provider: secret is too short")
+	if err := secret.CheckMaster(cfg.Secret); err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	setDefault(&cfg.AccessTokenTTL, time.Hour)
@@ -126,7 +123,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		errorPage:    deps.ErrorPage,
 		log:          deps.Logger,
 		secure:       u.Scheme == "https",
-		cookieKey:    derive(cfg.Secret, "latchkey cookies v1"),
+		cookieKey:    secret.Derive(cfg.Secret, secret.PurposeCookies),
 		metrics:      deps.Metrics,
 		recheckLimit: deps.Recheck,
 	}
@@ -140,7 +137,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		IDTokenIssuer:                  cfg.Issuer,
 		AccessTokenIssuer:              cfg.Issuer,
 		TokenURL:                       cfg.Issuer + pathToken,
-		GlobalSecret:                   derive(cfg.Secret, "latchkey hmac tokens v1"),
+		GlobalSecret:                   secret.Derive(cfg.Secret, secret.PurposeHMACTokens),
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		// Exact matches and invalid_target (resources.go decides the
 		// audience; this is the rule for fosite's own checks).
@@ -189,16 +186,6 @@ func setDefault(d *time.Duration, v time.Duration) {
 	if *d <= 0 {
 		*d = v
 	}
-}
-
-// derive makes a purpose-specific 32-byte key from the master secret, so
-// no two uses share key material.
-func derive(master []byte, info string) []byte {
-	out := make([]byte, 32)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, master, nil, []byte(info)), out); err != nil {
-		panic(fmt.Sprintf("hkdf: %v", err)) // cannot happen for 32 bytes
-	}
-	return out
 }
 
 func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, title, detail string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -12,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/internal/accesslog"
 	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -99,9 +101,6 @@ func (p *Provider) handleToken() http.Handler {
 	})
 }
 
-// supportedGrants are the grant types the token endpoint handles.
-var supportedGrants = map[string]bool{"authorization_code": true, "refresh_token": true, "client_credentials": true}
-
 // tokenError replaces fosite's catch-all invalid_request with the more
 // precise RFC 6749 §5.2 codes clients act on: unsupported_grant_type for a
 // grant Latchkey does not offer, invalid_client (401) when no client
@@ -110,7 +109,7 @@ func tokenError(r *http.Request, err error) error {
 	if !errors.Is(err, fosite.ErrInvalidRequest) {
 		return err
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "" && !supportedGrants[gt] {
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(accounts.GrantTypes(), gt) {
 		return fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt)
 	}
 	if _, _, basic := r.BasicAuth(); !basic && r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" &&

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/admin"
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -80,7 +81,7 @@ func (e *env) clientsCmd() *cobra.Command {
 					spec.GrantTypes = []string{"client_credentials"}
 				}
 				if !cmd.Flags().Changed("scope") {
-					spec.Scopes = AdminScopes
+					spec.Scopes = admin.AllScopes()
 				}
 				if spec.Name == "" {
 					spec.Name = "Latchkey admin"
@@ -107,7 +108,7 @@ func (e *env) clientsCmd() *cobra.Command {
 	f.StringVar(&spec.Name, "name", "", "display name shown on the consent page (required)")
 	f.StringArrayVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, matched exactly; no user@ part; a --public client's http://127.0.0.1 or http://[::1] URI accepts any port (repeatable)")
 	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "allowed post-logout redirect URI (repeatable)")
-	f.StringArrayVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; default authorization_code and refresh_token)")
+	f.StringArrayVar(&spec.GrantTypes, "grant-type", nil, strings.Join(accounts.GrantTypes(), ", ")+" (repeatable; default authorization_code and refresh_token)")
 	f.StringVar(&scope, "scope", "", `space-separated scopes the client may request (default "openid profile email offline_access")`)
 	f.StringArrayVar(&spec.Audience, "audience", nil, audienceUsage+" (repeatable)")
 	f.BoolVar(&spec.Public, "public", false, "public client (no secret; PKCE required)")
@@ -246,7 +247,7 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 	f.StringVar(&name, "name", "", "display name shown on the consent page")
 	f.StringArrayVar(&redirects, "redirect-uri", nil, "allowed redirect URI, matched exactly (repeatable; replaces the list)")
 	f.StringArrayVar(&logoutRedirects, "post-logout-redirect-uri", nil, "allowed post-logout redirect URI (repeatable; replaces the list)")
-	f.StringArrayVar(&grants, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; replaces the list)")
+	f.StringArrayVar(&grants, "grant-type", nil, strings.Join(accounts.GrantTypes(), ", ")+" (repeatable; replaces the list)")
 	f.StringVar(&scope, "scope", "", "space-separated scopes the client may request (replaces them; revokes the client's tokens)")
 	f.StringArrayVar(&auds, "audience", nil, audienceUsage+" (repeatable; replaces the list; removing one revokes the client's tokens)")
 	f.BoolVar(&firstParty, "first-party", false, "skip the consent page for this client (--first-party=false asks again)")
@@ -254,10 +255,6 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
-
-// AdminScopes are the scopes of the admin API; `admin` grants them all.
-var AdminScopes = []string{"admin", "admin:users.read", "admin:users.write", "admin:users.search.basic",
-	"admin:tiers", "admin:clients", "admin:keys", "admin:audit"}
 
 // flagError turns an accounts validation error into one that names the
 // command-line flag.

@@ -34,6 +34,7 @@ import (
 	"github.com/latchkey/latchkey/internal/brand"
 	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/internal/secret"
 )
 
 // Upstream is an external OpenID Connect provider people can sign in with.
@@ -698,8 +699,8 @@ func (c *Config) Validate() error {
 	if msg := checkDatabaseURL(c.DatabaseURL); msg != "" {
 		bad("database_url", "%s", msg)
 	}
-	if c.Secret != "" && len(c.Secret) < 32 {
-		bad("secret", "must be at least 32 characters (got %d)", len(c.Secret))
+	if c.Secret != "" && len(c.Secret) < secret.MinMasterLen {
+		bad("secret", "must be at least %d characters (got %d)", secret.MinMasterLen, len(c.Secret))
 	}
 	if c.DBMaxOpenConns < 0 {
 		bad("db_max_open_conns", "must be 0 or more (got %d)", c.DBMaxOpenConns)
@@ -960,8 +961,8 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("LATCHKEY_SECRET is unset and the development secret cannot be read: %w", err)
 	}
 	s := strings.TrimSpace(string(data))
-	if len(s) < 32 {
-		return "", fmt.Errorf("LATCHKEY_SECRET is unset and the development secret in %s is shorter than 32 characters; delete the file to generate a new one", path)
+	if len(s) < secret.MinMasterLen {
+		return "", fmt.Errorf("LATCHKEY_SECRET is unset and the development secret in %s is shorter than %d characters; delete the file to generate a new one", path, secret.MinMasterLen)
 	}
 	return s, nil
 }

@@ -3,11 +3,46 @@
 package secret
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 )
+
+// MinMasterLen is the shortest LATCHKEY_SECRET accepted: 32 characters,
+// enough entropy for HMAC and AES-256 keys derived from it.
+const MinMasterLen = 32
+
+// The purposes keys are derived for. Each is HKDF info, so no two uses of
+// the master secret share key material; the strings are fixed forever (a
+// change would invalidate every token, cookie and sealed key).
+const (
+	PurposeHMACTokens  = "latchkey hmac tokens v1"  // fosite's opaque tokens and codes
+	PurposeCookies     = "latchkey cookies v1"      // form tokens and cookie MACs
+	PurposeSigningKeys = "latchkey signing keys v1" // sealing the private signing keys
+	PurposeFederation  = "latchkey federation v1"   // sealed federation flow cookies
+)
+
+// CheckMaster refuses a master secret shorter than MinMasterLen.
+func CheckMaster(master []byte) error {
+	if len(master) < MinMasterLen {
+		return fmt.Errorf("LATCHKEY_SECRET must be at least %d characters (got %d)", MinMasterLen, len(master))
+	}
+	return nil
+}
+
+// Derive returns the 32-byte key for purpose: HKDF-SHA256 of the master
+// secret, no salt, the purpose as info. The one derivation every use of
+// LATCHKEY_SECRET goes through.
+func Derive(master []byte, purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, master, nil, purpose, 32)
+	if err != nil {
+		panic(fmt.Sprintf("secret: hkdf: %v", err)) // cannot happen for 32 bytes of SHA-256
+	}
+	return key
+}
 
 // Token returns n random bytes, base64url without padding.
 func Token(n int) string {

@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"encoding/hex"
 	"encoding/base64"
 	"testing"
 )
@@ -31,3 +32,60 @@ func TestHashAndEqual(t *testing.T) {
 		t.Fatal("different values compare equal")
 	}
 }
+
+func TestCheckMaster(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		master string
+		ok     bool
+	}{
+		{"empty", "", false},
+		{"one short", "0123456789abcdef0123456789abcde", false},
+		{"exactly the minimum", "0123456789abcdef0123456789abcdef", true},
+		{"longer", "0123456789abcdef0123456789abcdef-and-more", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := CheckMaster([]byte(tc.master)); (err == nil) != tc.ok {
+				t.Fatalf("CheckMaster(%d chars) = %v, want ok=%v", len(tc.master), err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestDerivePinned pins every purpose's key for one master secret: a change
+// to the derivation or a purpose string would invalidate every stored
+// sealed key, token and cookie, so it must fail here first.
+func TestDerivePinned(t *testing.T) {
+	master := []byte("0123456789abcdef0123456789abcdef")
+	seen := map[string]string{}
+	for _, tc := range []struct{ purpose, want string }{
+		{PurposeHMACTokens, derivedHMAC},
+		{PurposeCookies, derivedCookies},
+		{PurposeSigningKeys, derivedSigning},
+		{PurposeFederation, derivedFederation},
+	} {
+		t.Run(tc.purpose, func(t *testing.T) {
+			key := Derive(master, tc.purpose)
+			got := hex.EncodeToString(key)
+			if got != tc.want {
+				t.Fatalf("Derive(%q) = %s, want %s", tc.purpose, got, tc.want)
+			}
+			if other, dup := seen[got]; dup {
+				t.Fatalf("purposes %q and %q share a key", tc.purpose, other)
+			}
+			seen[got] = tc.purpose
+		})
+	}
+	if hex.EncodeToString(Derive([]byte("another master secret of 32 chars"), PurposeCookies)) == derivedCookies {
+		t.Fatal("the key does not depend on the master secret")
+	}
+}
+
+// The keys the derivation gave before it moved here (computed with
+// golang.org/x/crypto/hkdf, the implementation it replaced).
+const (
+	derivedHMAC       = "96659f749b3c6a1baf4690790f42081f5f1b9d09e9da5cc8e2b0467324a61b08"
+	derivedCookies    = "2cf8d11d8d81dffe19b5bc5fc2bec4e4993165f7a719452e5336eafa13bf3462"
+	derivedSigning    = "0242c9ca87a528c38e0d3e632d6d2ef851086848b0caf36833f1cb7dcbd721ec"
+	derivedFederation = "6bd2a9662daef3a248a830028d1bfc386b6b8cc7ca10f4bb73bf854429f78e87"
+)

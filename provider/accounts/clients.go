@@ -29,7 +29,12 @@ type ClientSpec struct {
 	AccessTokenFormat storage.AccessTokenFormat // default: opaque
 }
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+// GrantTypes are the OAuth 2.0 grants Latchkey supports: what a client may
+// register, what the token endpoint handles and what discovery lists. The
+// one list of them.
+func GrantTypes() []string {
+	return []string{"authorization_code", "refresh_token", "client_credentials"}
+}
 
 // CreateClient validates spec and registers a client. For a confidential
 // client it returns the secret, which is stored only as its SHA-256 and can
@@ -212,8 +217,8 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 		c.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
 	for _, g := range c.GrantTypes {
-		if !slices.Contains(knownGrants, g) {
-			return nil, invalid("grant_type", "%q is not one of %s", g, strings.Join(knownGrants, ", "))
+		if !slices.Contains(GrantTypes(), g) {
+			return nil, invalid("grant_type", "%q is not one of %s", g, strings.Join(GrantTypes(), ", "))
 		}
 	}
 	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {

@@ -3,14 +3,14 @@ package federation
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/secret"
 )
 
 // cookieName is the cookie that carries a started upstream sign-in from
@@ -41,11 +41,7 @@ var errBadCookie = errors.New("federation cookie is invalid")
 type sealer struct{ aead cipher.AEAD }
 
 func newSealer(master []byte) (*sealer, error) {
-	key, err := hkdf.Key(sha256.New, master, nil, "latchkey federation v1", 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
+	block, err := aes.NewCipher(secret.Derive(master, secret.PurposeFederation))
 	if err != nil {
 		return nil, err
 	}

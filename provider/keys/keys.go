@@ -54,6 +54,7 @@ import (
 	josev3 "github.com/go-jose/go-jose/v3"
 	josev4 "github.com/go-jose/go-jose/v4"
 
+	lksecret "github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -110,7 +111,7 @@ type Store interface {
 
 // Config configures a Manager.
 type Config struct {
-	// Secret is LATCHKEY_SECRET (at least 16 bytes). The sealing key is
+	// Secret is LATCHKEY_SECRET (at least secret.MinMasterLen bytes). The sealing key is
 	// HKDF-SHA256(Secret, no salt, "latchkey signing keys v1").
 	Secret []byte
 	// PublishDelay is how long a rotated-in key is published before it
@@ -176,8 +177,8 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("keys: nil store")
 	}
-	if len(cfg.Secret) < 16 {
-		return nil, errors.New("keys: LATCHKEY_SECRET must be at least 16 bytes")
+	if err := lksecret.CheckMaster(cfg.Secret); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	for _, d := range []struct {
 		name string

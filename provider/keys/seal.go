@@ -3,11 +3,11 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+
+	lksecret "github.com/latchkey/latchkey/internal/secret"
 )
 
 // ErrSealed means a stored private key could not be opened: the server runs
@@ -15,9 +15,7 @@ import (
 // row was altered.
 var ErrSealed = errors.New("keys: cannot open sealed private key")
 
-// sealInfo is the HKDF info string. The version suffix lets a future format
-// derive a different key from the same secret.
-const sealInfo = "latchkey signing keys v1"
+// The sealing key is secret.Derive(LATCHKEY_SECRET, secret.PurposeSigningKeys).
 
 const nonceSize = 12 // the standard GCM nonce size
 
@@ -26,11 +24,7 @@ const nonceSize = 12 // the standard GCM nonce size
 // the secret looks like, and separates this use of the secret from the
 // others (cookies, HMAC tokens) that derive their own keys from it.
 func newAEAD(secret []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, sealInfo, 32)
-	if err != nil {
-		return nil, fmt.Errorf("keys: derive sealing key: %w", err)
-	}
-	block, err := aes.NewCipher(key)
+	block, err := aes.NewCipher(lksecret.Derive(secret, lksecret.PurposeSigningKeys))
 	if err != nil {
 		return nil, fmt.Errorf("keys: sealing cipher: %w", err)
 	}
