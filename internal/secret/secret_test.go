@@ -1,8 +1,8 @@
 package secret
 
 import (
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"testing"
 )
 
