@@ -142,19 +142,10 @@ func (u *UI) handleLogin() http.Handler {
 		if l := u.cfg.Limits.LoginAccount; l != nil {
 			l.Reset(acctKey)
 		}
-		amr := []string{"pwd"}
-		if ch == nil {
-			if err := u.flow.StartSession(w, r, user, amr); err != nil {
-				u.internal(w, r, err)
-				return
-			}
-			if next == "" {
-				next = "/account"
-			}
-			http.Redirect(w, r, next, http.StatusSeeOther)
-			return
+		if next == "" {
+			next = provider.PathAccount
 		}
-		target, err := u.flow.AcceptLogin(w, r, ch, user, amr)
+		target, err := u.flow.AcceptFirstFactor(w, r, ch, user, []string{provider.AMRPassword}, next)
 		if err != nil {
 			u.internal(w, r, err)
 			return
@@ -179,6 +170,21 @@ func (u *UI) challenge(w http.ResponseWriter, r *http.Request, id string) (*prov
 		return nil, false
 	}
 	return ch, true
+}
+
+// atStep reports whether ch is at step; otherwise it sends the browser
+// to the dispatcher, which knows where it should be, and returns false.
+func (u *UI) atStep(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, step provider.Step) bool {
+	got, err := u.flow.Step(r, ch)
+	if err != nil {
+		u.internal(w, r, err)
+		return false
+	}
+	if got != step {
+		http.Redirect(w, r, provider.PathResume+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
+		return false
+	}
+	return true
 }
 
 // localPath admits only same-site absolute paths as a place to go back
@@ -257,9 +263,14 @@ func (u *UI) handleConsent() http.Handler {
 			u.internal(w, r, err)
 			return
 		}
-		_, user, err := u.flow.CurrentSession(r)
-		if err != nil || ch.UserID == "" || user.ID != ch.UserID {
-			http.Redirect(w, r, provider.PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
+		// No session exists yet: it starts when the pipeline finishes.
+		// The challenge, bound to this browser, says who signed in.
+		if !u.atStep(w, r, ch, provider.StepConsent) {
+			return
+		}
+		user, err := u.accounts.GetUser(r.Context(), ch.UserID)
+		if err != nil {
+			u.internal(w, r, err)
 			return
 		}
 		if r.Method == http.MethodGet {

@@ -33,10 +33,14 @@ var staticFS embed.FS
 // Flow is what the UI needs from the authorization server.
 type Flow interface {
 	Challenge(r *http.Request, id string) (*provider.Challenge, error)
-	AcceptLogin(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, user *storage.User, amr []string) (string, error)
+	// Step is where the pipeline stands for ch: each page checks it is
+	// the one asked for, and otherwise sends the browser on.
+	Step(r *http.Request, ch *provider.Challenge) (provider.Step, error)
+	// Accept… report what a step proved and return where to go next.
+	AcceptFirstFactor(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, user *storage.User, amr []string, returnTo string) (string, error)
+	AcceptSecondFactor(r *http.Request, ch *provider.Challenge, amr ...string) (string, error)
 	AcceptConsent(r *http.Request, ch *provider.Challenge, granted []string, remember bool) (string, error)
 	DenyConsent(w http.ResponseWriter, r *http.Request, ch *provider.Challenge)
-	StartSession(w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) error
 	CurrentSession(r *http.Request) (*storage.BrowserSession, *storage.User, error)
 	SignOut(w http.ResponseWriter, r *http.Request) error
 	LogoutRedirect(r *http.Request, clientID, uri, state string) (string, error)
@@ -49,6 +53,7 @@ var _ Flow = (*provider.Provider)(nil)
 // Accounts is the lifecycle the pages drive (provider/accounts).
 type Accounts interface {
 	Authenticate(ctx context.Context, login, password string) (*storage.User, error)
+	GetUser(ctx context.Context, id string) (*storage.User, error)
 	// SignInLimitKey names the per-account sign-in budget an attempt draws on.
 	SignInLimitKey(ctx context.Context, login string) (string, error)
 	Register(ctx context.Context, r accounts.Registration) error

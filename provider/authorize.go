@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,34 +13,11 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/internal/accesslog"
-	"github.com/latchkey/latchkey/internal/clientip"
 	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
-
-// Paths of the login UI the provider hands pending authorizations to.
-const (
-	PathLogin   = "/login"
-	PathConsent = "/consent"
-)
-
-// Challenge is a pending authorization as the login UI sees it.
-type Challenge struct {
-	ID        string
-	Client    *storage.Client
-	Scopes    []string // requested
-	Prompt    []string
-	LoginHint string
-	MaxAge    string // the max_age the client asked for ("" when none)
-	UserID    string // set once the person has signed in for it
-	pending   *storage.PendingAuthorization
-}
-
-// ErrNoChallenge: the challenge is unknown, expired, or belongs to another
-// browser.
-var ErrNoChallenge = errors.New("provider: no such sign-in request")
 
 func (p *Provider) handleAuthorize() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,38 +54,41 @@ func (p *Provider) handleAuthorize() http.Handler {
 			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
-		needLogin := user == nil || slices.Contains(prompt, "login")
-		if !needLogin {
-			if maxAge, err := strconv.Atoi(form.Get("max_age")); err == nil && maxAge >= 0 &&
-				sess.AuthTime.Add(time.Duration(maxAge)*time.Second).Before(now) {
-				needLogin = true
+		// The browser's session stands for the first factor unless the
+		// client asks for a new sign-in (prompt=login, max_age).
+		if user != nil && (slices.Contains(prompt, "login") || sessionTooOld(form, sess.AuthTime, now)) {
+			sess, user = nil, nil
+		}
+		var st signInState
+		var granted []string
+		if user != nil {
+			st = signInState{SignedIn: true, AMR: sess.AMR}
+			if st.PolicyMFA, err = p.policyRequiresMFA(ctx, client, user, form); err == nil && st.PolicyMFA && !multiFactor(sess.AMR) {
+				st.HasFactor, err = p.hasFactor(ctx, user.ID)
 			}
-		}
-		if needLogin && slices.Contains(prompt, "none") {
-			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The person is not signed in and prompt=none was given."))
-			return
-		}
-		if !needLogin {
-			granted, needConsent, err := p.accounts.ConsentNeeded(ctx, client, user.ID, ar.GetRequestedScopes())
+			if err == nil {
+				granted, st.ConsentNeeded, err = p.accounts.ConsentNeeded(ctx, client, user.ID, ar.GetRequestedScopes())
+				st.ConsentNeeded = st.ConsentNeeded || slices.Contains(prompt, "consent")
+			}
 			if err != nil {
 				p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 				return
 			}
-			if slices.Contains(prompt, "consent") {
-				needConsent = true
-			}
-			if !needConsent {
-				p.finish(w, r, ar, user, sess.ID, sess.AuthTime, sess.AMR, granted, now)
-				return
-			}
-			if slices.Contains(prompt, "none") {
-				p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("Consent is needed and prompt=none was given."))
-				return
-			}
+		}
+		// The fast path: a signed-in browser whose session suffices is
+		// answered at once, with no write but the code.
+		step := decide(st)
+		if step == StepFinish {
+			p.finish(w, r, ar, user, sess.ID, sess.AuthTime, sess.AMR, granted, now)
+			return
+		}
+		if slices.Contains(prompt, "none") {
+			p.authorizeError(w, r, ar, promptNoneError(step))
+			return
 		}
 
-		// Park the request and send the browser to the login UI. What is
-		// stored is the request as fosite validated it (with a pushed
+		// Park the request and send the browser to the step's page. What
+		// is stored is the request as fosite validated it (with a pushed
 		// request already merged in, since fosite consumes PAR sessions).
 		saved := url.Values{}
 		for k, v := range form {
@@ -133,18 +112,38 @@ func (p *Provider) handleAuthorize() http.Handler {
 			CreatedAt: now,
 			ExpiresAt: now.Add(p.cfg.LoginTTL),
 		}
-		next := PathLogin
-		if !needLogin {
+		if user != nil {
+			// What the session proved carries over: a step-up asks for
+			// the second factor, not for the password again.
 			at := sess.AuthTime
 			pending.UserID, pending.SessionID, pending.AuthTime, pending.AMR = user.ID, sess.ID, &at, sess.AMR
-			next = PathConsent
 		}
 		if err := p.store.CreatePendingAuthorization(ctx, pending); err != nil {
 			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
-		http.Redirect(w, r, next+"?challenge="+url.QueryEscape(pending.ID), http.StatusFound)
+		http.Redirect(w, r, stepURL(step, pending.ID), http.StatusFound)
 	})
+}
+
+// sessionTooOld reports whether a session signed in at authTime is older
+// than the request's max_age.
+func sessionTooOld(form url.Values, authTime, now time.Time) bool {
+	maxAge, err := strconv.Atoi(form.Get("max_age"))
+	return err == nil && maxAgeExceeded(maxAge, authTime, now)
+}
+
+// promptNoneError is the answer to prompt=none when the pipeline needs
+// the person (OIDC Core §3.1.2.6).
+func promptNoneError(step Step) error {
+	switch step {
+	case StepLogin:
+		return fosite.ErrLoginRequired.WithHint("The person is not signed in and prompt=none was given.")
+	case StepConsent:
+		return fosite.ErrConsentRequired.WithHint("Consent is needed and prompt=none was given.")
+	default:
+		return fosite.ErrInteractionRequired.WithHint("A second factor is needed and prompt=none was given.")
+	}
 }
 
 // checkPKCE enforces Latchkey's PKCE rules up front: S256 only, and
@@ -245,7 +244,10 @@ const (
 )
 
 func acrFor(amr []string) string {
-	if slices.Contains(amr, "fed") {
+	if multiFactor(amr) {
+		return ACRMFA
+	}
+	if slices.Contains(amr, AMRFederated) {
 		return ACRFederated
 	}
 	return ACRPassword
@@ -319,119 +321,6 @@ func (p *Provider) outagePage(w http.ResponseWriter, r *http.Request, endpoint s
 		"Signing in is not possible for a moment. Please try again shortly.")
 }
 
-// Challenge loads a pending authorization started by this browser.
-func (p *Provider) Challenge(r *http.Request, id string) (*Challenge, error) {
-	if id == "" || len(id) > 64 {
-		return nil, ErrNoChallenge
-	}
-	pa, err := p.store.GetPendingAuthorization(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrNoChallenge
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading challenge: %w", err)
-	}
-	if !p.boundToBrowser(r, pa.CSRFToken) {
-		return nil, ErrNoChallenge
-	}
-	client, err := p.client(r.Context(), pa.ClientID)
-	if errors.Is(err, storage.ErrUnavailable) {
-		return nil, fmt.Errorf("loading the challenge's client: %w", err)
-	}
-	if err != nil {
-		return nil, ErrNoChallenge
-	}
-	form, err := url.ParseQuery(pa.Form)
-	if err != nil {
-		return nil, fmt.Errorf("challenge form: %w", err)
-	}
-	return &Challenge{
-		ID:        pa.ID,
-		Client:    client,
-		Scopes:    fosite.RemoveEmpty(strings.Split(form.Get("scope"), " ")),
-		Prompt:    fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
-		LoginHint: form.Get("login_hint"),
-		MaxAge:    form.Get("max_age"),
-		UserID:    pa.UserID,
-		pending:   pa,
-	}, nil
-}
-
-// AcceptLogin records that user signed in for ch: it starts a browser
-// session (setting the cookie) and returns where to send the browser next.
-func (p *Provider) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *Challenge, user *storage.User, amr []string) (string, error) {
-	ctx := r.Context()
-	token, sess, err := p.accounts.StartSession(ctx, user, accounts.SessionMeta{
-		AMR: amr, IP: clientip.From(r), UserAgent: r.UserAgent(),
-	})
-	if err != nil {
-		return "", err
-	}
-	at := sess.AuthTime
-	ch.pending.UserID, ch.pending.SessionID, ch.pending.AuthTime, ch.pending.AMR = user.ID, sess.ID, &at, amr
-	// The browser gets a new flow value; this request follows it.
-	ch.pending.CSRFToken = bindingHash(p.renewFlow(w, r))
-	// A consent given on this request belonged to whoever signed in
-	// before; the person signing in now decides for themselves.
-	ch.pending.ConsentGiven, ch.pending.GrantedScopes = false, nil
-	if err := p.store.UpdatePendingAuthorization(ctx, ch.pending); err != nil {
-		return "", fmt.Errorf("recording sign-in: %w", err)
-	}
-	p.setCookie(w, SessionCookie, token, time.Until(sess.ExpiresAt))
-	return PathResume + "?challenge=" + url.QueryEscape(ch.ID), nil
-}
-
-// StartSession signs user in outside an authorization (the login page
-// opened directly) and sets the session cookie.
-func (p *Provider) StartSession(w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) error {
-	token, sess, err := p.accounts.StartSession(r.Context(), user, accounts.SessionMeta{
-		AMR: amr, IP: clientip.From(r), UserAgent: r.UserAgent(),
-	})
-	if err != nil {
-		return err
-	}
-	p.renewFlow(w, r)
-	p.setCookie(w, SessionCookie, token, time.Until(sess.ExpiresAt))
-	return nil
-}
-
-// AcceptConsent records the scopes the person granted for ch and returns
-// where to send the browser next.
-func (p *Provider) AcceptConsent(r *http.Request, ch *Challenge, granted []string, remember bool) (string, error) {
-	ctx := r.Context()
-	if ch.pending.UserID == "" {
-		return PathLogin + "?challenge=" + url.QueryEscape(ch.ID), nil
-	}
-	// Only scopes that were requested can be granted.
-	var ok []string
-	for _, s := range granted {
-		if slices.Contains(ch.Scopes, s) {
-			ok = append(ok, s)
-		}
-	}
-	ch.pending.ConsentGiven, ch.pending.GrantedScopes = true, ok
-	if err := p.store.UpdatePendingAuthorization(ctx, ch.pending); err != nil {
-		return "", fmt.Errorf("recording consent: %w", err)
-	}
-	if remember {
-		if err := p.accounts.GrantConsent(ctx, ch.pending.UserID, ch.Client.ID, ok); err != nil {
-			return "", err
-		}
-	}
-	return PathResume + "?challenge=" + url.QueryEscape(ch.ID), nil
-}
-
-// DenyConsent answers the client with access_denied.
-func (p *Provider) DenyConsent(w http.ResponseWriter, r *http.Request, ch *Challenge) {
-	ar, err := p.rebuild(r, ch.pending)
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
-	}
-	_ = p.store.DeletePendingAuthorization(r.Context(), ch.ID)
-	p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The person declined the request."))
-}
-
 // newAuthorizeRequest is fosite's NewAuthorizeRequest behind Latchkey's
 // redirect URI rule (guardRedirectURI), with state optional under PKCE
 // (allowMissingState): every authorization request, arriving or parked,
@@ -458,82 +347,4 @@ func (p *Provider) rebuild(r *http.Request, pa *storage.PendingAuthorization) (f
 		a.RequestedAt = pa.CreatedAt
 	}
 	return ar, nil
-}
-
-// handleResume completes a pending authorization once the login UI has
-// recorded the sign-in (and consent, if it was needed).
-func (p *Provider) handleResume() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		ch, err := p.Challenge(r, r.URL.Query().Get("challenge"))
-		if errors.Is(err, storage.ErrUnavailable) {
-			p.outagePage(w, r, "resume", err)
-			return
-		}
-		if err != nil {
-			p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired", "Go back to the application and start again.")
-			return
-		}
-		pa := ch.pending
-		if pa.UserID == "" || pa.AuthTime == nil {
-			http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
-			return
-		}
-		// The browser that signed in must be the one resuming.
-		sess, user, err := p.CurrentSession(r)
-		if err != nil || sess.ID != pa.SessionID || user.ID != pa.UserID {
-			http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
-			return
-		}
-		ar, err := p.rebuild(r, pa)
-		if err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-		granted := pa.GrantedScopes
-		if !pa.ConsentGiven {
-			g, need, err := p.accounts.ConsentNeeded(ctx, ch.Client, user.ID, ar.GetRequestedScopes())
-			if err != nil {
-				p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-				return
-			}
-			if need || slices.Contains(ch.Prompt, "consent") {
-				http.Redirect(w, r, PathConsent+"?challenge="+url.QueryEscape(ch.ID), http.StatusFound)
-				return
-			}
-			granted = g
-		}
-		// Single use: a replayed resume link finds nothing.
-		if err := p.store.DeletePendingAuthorization(ctx, ch.ID); err != nil {
-			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		p.finish(w, r, ar, user, pa.SessionID, *pa.AuthTime, pa.AMR, granted, pa.CreatedAt)
-	})
-}
-
-// CurrentSession returns the browser's live session and its user.
-func (p *Provider) CurrentSession(r *http.Request) (*storage.BrowserSession, *storage.User, error) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil {
-		return nil, nil, accounts.ErrNoSession
-	}
-	return p.accounts.Session(r.Context(), c.Value)
-}
-
-// SignOut ends the browser's session and clears the cookie.
-func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
-	sess, _, err := p.CurrentSession(r)
-	p.clearCookie(w, SessionCookie)
-	// A new flow value for whoever uses this browser next: form tokens
-	// and pending requests of this person do not carry over.
-	p.clearCookie(w, p.flowName)
-	p.clearCookie(w, p.prevFlowName)
-	if errors.Is(err, accounts.ErrNoSession) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return p.accounts.EndSession(r.Context(), sess.ID)
 }

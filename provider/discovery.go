@@ -43,7 +43,7 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
 				"name", "preferred_username", "email", "email_verified", "updated_at", "tier", "tier_rate_limits"},
 			"prompt_values_supported":               []string{"none", "login", "consent"},
-			"acr_values_supported":                  []string{ACRPassword, ACRFederated},
+			"acr_values_supported":                  []string{ACRPassword, ACRFederated, ACRMFA},
 			"claims_parameter_supported":            false,
 			"request_parameter_supported":           false,
 			"request_uri_parameter_supported":       false,

@@ -61,6 +61,11 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Metrics counts issued tokens; nil counts nothing.
 	Metrics interface{ TokenIssued(grantType string) }
+	// Factors tells the sign-in pipeline whether a person has a second
+	// factor (provider/accounts); nil: nobody has one.
+	Factors interface {
+		MFAEnabled(ctx context.Context, userID string) (bool, error)
+	}
 	// Recheck limits password checks through the account API per account
 	// (the sign-in limit); nil limits nothing.
 	Recheck interface {
@@ -83,6 +88,9 @@ type Provider struct {
 	// The flow cookies' names (__Host- prefixed on https).
 	flowName, prevFlowName string
 	metrics                interface{ TokenIssued(grantType string) }
+	factors                interface {
+		MFAEnabled(ctx context.Context, userID string) (bool, error)
+	}
 	// recheckLimit is the per-account limit on passwords checked through
 	// the account API (see recheck); nil limits nothing.
 	recheckLimit interface {
@@ -126,6 +134,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		cookieKey:    secret.Derive(cfg.Secret, secret.PurposeCookies),
 		metrics:      deps.Metrics,
 		recheckLimit: deps.Recheck,
+		factors:      deps.Factors,
 	}
 	p.flowName, p.prevFlowName = flowCookieNames(p.secure)
 	p.fcfg = &fosite.Config{

@@ -237,9 +237,13 @@ type BrowserSession struct {
 // PendingAuthorization is an authorization request waiting for the person to
 // sign in and consent (the "login challenge"). Form holds the authorization
 // request parameters, URL-encoded, exactly as fosite validated them.
+//
+// A direct sign-in (the account page, no application) that needs more
+// than one step is parked here too: ClientID is "" and Form holds only
+// "return_to".
 type PendingAuthorization struct {
 	ID        string
-	ClientID  string
+	ClientID  string // "" for a direct sign-in
 	Form      string
 	CSRFToken string // binds the challenge to the browser that started it
 

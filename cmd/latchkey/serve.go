@@ -23,6 +23,7 @@ import (
 	"github.com/latchkey/latchkey/internal/metrics"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	loginui "github.com/latchkey/latchkey/login-ui"
+	fedui "github.com/latchkey/latchkey/login-ui/federation"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/provider/federation"
@@ -44,7 +45,7 @@ type app struct {
 	admin    http.Handler
 	// upstreams are the upstream identity providers that opened; close
 	// them with closeUpstreams.
-	upstreams []*federation.Connector
+	upstreams []*federation.OIDC
 }
 
 // closeUpstreams releases the upstream connectors.
@@ -124,8 +125,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	fed := federation.NewHandler(federation.Deps{
-		Connectors: a.upstreams,
+	connectors := make([]federation.Connector, 0, len(a.upstreams))
+	for _, c := range a.upstreams {
+		connectors = append(connectors, c)
+	}
+	fed := fedui.NewHandler(fedui.Deps{
+		Connectors: connectors,
 		Flow:       a.provider,
 		Accounts:   a.accounts,
 		ErrorPage:  pages.Error,
@@ -179,8 +184,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 // provider. One that fails stops the start, naming it, unless
 // LATCHKEY_UPSTREAMS_OPTIONAL is set: then it is left out (no button) with
 // a warning.
-func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]*federation.Connector, error) {
-	var out []*federation.Connector
+func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]*federation.OIDC, error) {
+	var out []*federation.OIDC
 	for _, u := range cfg.Upstreams {
 		fc := federation.Config{
 			ID:            u.ID,

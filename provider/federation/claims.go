@@ -83,9 +83,9 @@ func checkHostedDomain(hd string, allowed []string) error {
 	return fmt.Errorf("%w: accounts of %s cannot sign in here; sign in with an account of %s", ErrRefused, hd, list)
 }
 
-// refusalMessage is the part of a refusal error that is meant for the
+// RefusalMessage is the part of a refusal error that is meant for the
 // person.
-func refusalMessage(err error) string {
+func RefusalMessage(err error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, ErrRefused.Error()+": "); i >= 0 {
 		msg = msg[i+len(ErrRefused.Error())+2:]

@@ -1,8 +1,10 @@
-// Package federation signs people in with an upstream OpenID Connect
-// provider ("Continue with Google"): a generic connector built on go-oidc
+// Package federation holds the upstream identity providers Latchkey signs
+// people in with ("Continue with Google"), behind the small Connector
+// interface: a generic OpenID Connect connector built on go-oidc
 // (discovery, ID token verification) and x/oauth2 (PKCE, code exchange),
-// a Google preset, and the HTTP handlers that start the upstream
-// authorization and finish it at the callback.
+// a Google preset, and the claims mapping. It has no HTTP handlers: the
+// /federation/… pages are a front-end (login-ui/federation), like Dex's
+// server in front of its connector package.
 package federation
 
 import (
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,8 +110,28 @@ type Identity struct {
 	HostedDomain  string
 }
 
-// Connector is one discovered upstream provider.
-type Connector struct {
+// Connector is an upstream identity provider as the sign-in pages use it:
+// send the browser there, then turn the callback's code into a verified
+// Identity.
+type Connector interface {
+	ID() string   // stable, in the callback path: /federation/{id}/callback
+	Name() string // shown on the button: "Continue with {Name}"
+	AuthCodeURL(state, nonce, verifier string, a AuthParams) string
+	// Exchange redeems code; its errors wrap ErrUnavailable, ErrInvalid
+	// or ErrRefused.
+	Exchange(ctx context.Context, code, verifier, nonce string) (Identity, error)
+}
+
+// AuthParams are what the client's request asks of the upstream sign-in.
+type AuthParams struct {
+	ForceLogin bool // prompt=login: a fresh sign-in upstream too
+	MaxAge     *int // the client's max_age, passed on (nil: none)
+}
+
+var _ Connector = (*OIDC)(nil)
+
+// OIDC is one discovered OpenID Connect upstream provider.
+type OIDC struct {
 	cfg      Config
 	client   *http.Client
 	provider *oidc.Provider
@@ -122,7 +145,7 @@ const discoveryTimeout = 15 * time.Second
 // Open checks cfg and runs OpenID Connect discovery against the issuer.
 // Errors name the upstream and the cause (unreachable discovery, an issuer
 // that does not match its discovery document).
-func Open(ctx context.Context, cfg Config) (*Connector, error) {
+func Open(ctx context.Context, cfg Config) (*OIDC, error) {
 	if cfg.ID == "" {
 		return nil, errors.New("upstream: id is required")
 	}
@@ -168,7 +191,7 @@ func Open(ctx context.Context, cfg Config) (*Connector, error) {
 		}
 		return nil, fail("discovery at %s failed: %v", cfg.Issuer, err)
 	}
-	c := &Connector{cfg: cfg, client: client, provider: p}
+	c := &OIDC{cfg: cfg, client: client, provider: p}
 	c.oauth = oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -181,37 +204,38 @@ func Open(ctx context.Context, cfg Config) (*Connector, error) {
 }
 
 // Close releases the connector's idle connections.
-func (c *Connector) Close() error {
+func (c *OIDC) Close() error {
 	c.client.CloseIdleConnections()
 	return nil
 }
 
 // ID is the upstream's id.
-func (c *Connector) ID() string { return c.cfg.ID }
+func (c *OIDC) ID() string { return c.cfg.ID }
 
 // Name is the upstream's display name.
-func (c *Connector) Name() string { return c.cfg.Name }
+func (c *OIDC) Name() string { return c.cfg.Name }
 
 // AuthCodeURL is the upstream authorization URL: the configured scopes,
-// state, nonce, a PKCE S256 challenge of verifier, and Google's hd hint
-// when exactly one hosted domain is allowed. opts add parameters.
-func (c *Connector) AuthCodeURL(state, nonce, verifier string, opts ...oauth2.AuthCodeOption) string {
+// state, nonce, a PKCE S256 challenge of verifier, Google's hd hint when
+// exactly one hosted domain is allowed, and what a asks for.
+func (c *OIDC) AuthCodeURL(state, nonce, verifier string, a AuthParams) string {
 	all := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
 	if len(c.cfg.HostedDomains) == 1 {
 		all = append(all, oauth2.SetAuthURLParam("hd", c.cfg.HostedDomains[0]))
 	}
-	return c.oauth.AuthCodeURL(state, append(all, opts...)...)
-}
-
-// loginPromptOption asks the upstream for a fresh sign-in.
-func (c *Connector) loginPromptOption() oauth2.AuthCodeOption {
-	return oauth2.SetAuthURLParam("prompt", c.cfg.LoginPrompt)
+	if a.ForceLogin {
+		all = append(all, oauth2.SetAuthURLParam("prompt", c.cfg.LoginPrompt))
+	}
+	if a.MaxAge != nil && *a.MaxAge >= 0 {
+		all = append(all, oauth2.SetAuthURLParam("max_age", strconv.Itoa(*a.MaxAge)))
+	}
+	return c.oauth.AuthCodeURL(state, all...)
 }
 
 // Exchange redeems code (with the PKCE verifier), verifies the ID token
 // (signature, issuer, audience, expiry) and its nonce, reads the claims
 // and applies the hosted-domain rule.
-func (c *Connector) Exchange(ctx context.Context, code, verifier, nonce string) (Identity, error) {
+func (c *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (Identity, error) {
 	ctx = oidc.ClientContext(ctx, c.client)
 	if code == "" {
 		return Identity{}, fmt.Errorf("%w: the callback carries no code", ErrInvalid)

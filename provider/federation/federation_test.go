@@ -4,121 +4,26 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/coreos/go-oidc/v3/oidc/oidctest"
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/latchkey/latchkey/provider/federation/federationtest"
 	"golang.org/x/oauth2"
 )
 
-// fakeOP is a minimal OpenID Connect provider: discovery, keys, a token
-// endpoint that answers with whatever ID token claims the test sets, and
-// userinfo. The end-to-end tests (cmd/latchkey) use a real Latchkey as the
-// upstream; this one exists for what a real provider never sends (a
-// wrong nonce, a foreign audience, an expired token, a bad signature).
-type fakeOP struct {
-	t      *testing.T
-	srv    *httptest.Server
-	issuer string
-	key    *rsa.PrivateKey
-
-	mu        sync.Mutex
-	claims    map[string]any // of the next ID token
-	signWith  *rsa.PrivateKey
-	tokenCode int // status of the token endpoint; 0 = 200
-	userinfo  map[string]any
-	lastForm  url.Values
-}
-
-func newFakeOP(t *testing.T) *fakeOP {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := &fakeOP{t: t, key: key}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"issuer": op.issuer, "authorization_endpoint": op.issuer + "/auth", "token_endpoint": op.issuer + "/token",
-			"jwks_uri": op.issuer + "/keys", "userinfo_endpoint": op.issuer + "/userinfo",
-			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	})
-	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		op.mu.Lock()
-		defer op.mu.Unlock()
-		op.lastForm = r.PostForm
-		if op.tokenCode != 0 && op.tokenCode != http.StatusOK {
-			writeJSON(w, op.tokenCode, map[string]any{"error": "invalid_grant"})
-			return
-		}
-		raw, _ := json.Marshal(op.claims)
-		signer := op.key
-		if op.signWith != nil {
-			signer = op.signWith
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600,
-			"id_token": oidctest.SignIDToken(signer, "k1", oidc.RS256, string(raw))})
-	})
-	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
-		op.mu.Lock()
-		defer op.mu.Unlock()
-		if op.userinfo == nil {
-			http.Error(w, "no userinfo", http.StatusNotFound)
-			return
-		}
-		writeJSON(w, http.StatusOK, op.userinfo)
-	})
-	op.srv = httptest.NewServer(mux)
-	op.issuer = op.srv.URL
-	t.Cleanup(op.srv.Close)
-	return op
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// idClaims are valid claims for client "rp" and nonce.
-func (op *fakeOP) idClaims(nonce string) map[string]any {
-	now := time.Now()
-	return map[string]any{"iss": op.issuer, "aud": "rp", "sub": "u-1", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-		"nonce": nonce, "email": "ada@example.com", "email_verified": true, "name": "Ada Lovelace",
-		"preferred_username": "ada", "picture": "https://img.example.com/ada.png"}
-}
-
-func (op *fakeOP) set(f func(op *fakeOP)) {
-	op.mu.Lock()
-	defer op.mu.Unlock()
-	f(op)
-}
-
-func (op *fakeOP) config() Config {
-	return Config{ID: "up", Name: "Upstream", Issuer: op.issuer, ClientID: "rp", ClientSecret: "s3cret",
+func testConfig(op *federationtest.OP) Config {
+	return Config{ID: "up", Name: "Upstream", Issuer: op.Issuer, ClientID: federationtest.Client, ClientSecret: federationtest.Secret,
 		RedirectURL: "https://latchkey.example/federation/up/callback", Scopes: []string{"openid", "email", "profile"}}
 }
 
-func (op *fakeOP) open(t *testing.T, mod func(*Config)) *Connector {
+func openOP(t *testing.T, op *federationtest.OP, mod func(*Config)) *OIDC {
 	t.Helper()
-	cfg := op.config()
+	cfg := testConfig(op)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -142,19 +47,19 @@ func TestOpenErrorsNameTheUpstreamAndTheCause(t *testing.T) {
 		t.Fatalf("unreachable issuer: %v", err)
 	}
 
-	op := newFakeOP(t)
-	cfg := op.config()
-	cfg.Issuer = strings.Replace(op.issuer, "127.0.0.1", "localhost", 1)
+	op := federationtest.New(t)
+	cfg := testConfig(op)
+	cfg.Issuer = strings.Replace(op.Issuer, "127.0.0.1", "localhost", 1)
 	_, err = Open(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), `upstream "up": issuer mismatch`) || !strings.Contains(err.Error(), op.issuer) {
+	if err == nil || !strings.Contains(err.Error(), `upstream "up": issuer mismatch`) || !strings.Contains(err.Error(), op.Issuer) {
 		t.Fatalf("issuer mismatch: %v", err)
 	}
 
 	for _, bad := range []Config{
 		{ID: "x", Issuer: "not a url", ClientID: "c", RedirectURL: "https://a/cb"},
-		{ID: "x", Issuer: op.issuer, RedirectURL: "https://a/cb"},
-		{ID: "x", Issuer: op.issuer, ClientID: "c", RedirectURL: "/relative"},
-		{Issuer: op.issuer, ClientID: "c", RedirectURL: "https://a/cb"},
+		{ID: "x", Issuer: op.Issuer, RedirectURL: "https://a/cb"},
+		{ID: "x", Issuer: op.Issuer, ClientID: "c", RedirectURL: "/relative"},
+		{Issuer: op.Issuer, ClientID: "c", RedirectURL: "https://a/cb"},
 	} {
 		if _, err := Open(context.Background(), bad); err == nil {
 			t.Errorf("Open(%+v) succeeded", bad)
@@ -163,9 +68,9 @@ func TestOpenErrorsNameTheUpstreamAndTheCause(t *testing.T) {
 }
 
 func TestAuthCodeURL(t *testing.T) {
-	op := newFakeOP(t)
+	op := federationtest.New(t)
 	verifier := oauth2.GenerateVerifier()
-	u, _ := url.Parse(op.open(t, nil).AuthCodeURL("st", "no", verifier))
+	u, _ := url.Parse(openOP(t, op, nil).AuthCodeURL("st", "no", verifier, AuthParams{}))
 	q := u.Query()
 	want := map[string]string{"state": "st", "nonce": "no", "client_id": "rp", "response_type": "code",
 		"code_challenge_method": "S256", "code_challenge": oauth2.S256ChallengeFromVerifier(verifier),
@@ -175,17 +80,19 @@ func TestAuthCodeURL(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, q.Get(k), v)
 		}
 	}
-	if u.Path != "/auth" || q.Has("hd") || q.Has("prompt") {
+	if u.Path != "/auth" || q.Has("hd") || q.Has("prompt") || q.Has("max_age") {
 		t.Errorf("authorization URL %s", u)
 	}
 
-	one := op.open(t, func(c *Config) { c.HostedDomains = []string{"example.com"}; c.Scopes = []string{"email"} })
-	u, _ = url.Parse(one.AuthCodeURL("st", "no", verifier, one.loginPromptOption()))
-	if u.Query().Get("hd") != "example.com" || u.Query().Get("prompt") != "login" || u.Query().Get("scope") != "openid email" {
-		t.Errorf("one hosted domain, prompt=login, openid added: %s", u)
+	one := openOP(t, op, func(c *Config) { c.HostedDomains = []string{"example.com"}; c.Scopes = []string{"email"} })
+	zero := 0
+	u, _ = url.Parse(one.AuthCodeURL("st", "no", verifier, AuthParams{ForceLogin: true, MaxAge: &zero}))
+	if u.Query().Get("hd") != "example.com" || u.Query().Get("prompt") != "login" || u.Query().Get("scope") != "openid email" ||
+		u.Query().Get("max_age") != "0" {
+		t.Errorf("one hosted domain, prompt=login, max_age, openid added: %s", u)
 	}
-	two := op.open(t, func(c *Config) { c.HostedDomains = []string{"a.example", "b.example"} })
-	if u, _ := url.Parse(two.AuthCodeURL("st", "no", verifier)); u.Query().Has("hd") {
+	two := openOP(t, op, func(c *Config) { c.HostedDomains = []string{"a.example", "b.example"} })
+	if u, _ := url.Parse(two.AuthCodeURL("st", "no", verifier, AuthParams{})); u.Query().Has("hd") {
 		t.Errorf("two hosted domains send hd: %s", u)
 	}
 	g := GoogleConfig("id", "secret", []string{"corp.example"})
@@ -196,13 +103,13 @@ func TestAuthCodeURL(t *testing.T) {
 }
 
 func TestExchange(t *testing.T) {
-	op := newFakeOP(t)
+	op := federationtest.New(t)
 	ctx := context.Background()
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	cases := []struct {
 		name    string
 		mod     func(c map[string]any)
-		setup   func(op *fakeOP)
+		setup   func(op *federationtest.OP)
 		cfg     func(c *Config)
 		nonce   string // sent; the token carries "n-1" unless mod changes it
 		wantErr error
@@ -220,9 +127,9 @@ func TestExchange(t *testing.T) {
 		{name: "foreign audience", mod: func(c map[string]any) { c["aud"] = "someone-else" }, wantErr: ErrInvalid},
 		{name: "expired", mod: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, wantErr: ErrInvalid},
 		{name: "other issuer", mod: func(c map[string]any) { c["iss"] = "https://evil.example" }, wantErr: ErrInvalid},
-		{name: "bad signature", setup: func(op *fakeOP) { op.signWith = other }, wantErr: ErrInvalid},
-		{name: "code refused", setup: func(op *fakeOP) { op.tokenCode = http.StatusBadRequest }, wantErr: ErrInvalid},
-		{name: "token endpoint down", setup: func(op *fakeOP) { op.tokenCode = http.StatusServiceUnavailable }, wantErr: ErrUnavailable},
+		{name: "bad signature", setup: func(op *federationtest.OP) { op.SignWith = other }, wantErr: ErrInvalid},
+		{name: "code refused", setup: func(op *federationtest.OP) { op.TokenCode = http.StatusBadRequest }, wantErr: ErrInvalid},
+		{name: "token endpoint down", setup: func(op *federationtest.OP) { op.TokenCode = http.StatusServiceUnavailable }, wantErr: ErrUnavailable},
 		{name: "email_verified as a string", mod: func(c map[string]any) { c["email_verified"] = "true" },
 			check: func(t *testing.T, id Identity) {
 				if !id.EmailVerified {
@@ -251,23 +158,23 @@ func TestExchange(t *testing.T) {
 		{name: "hosted domain allowed", cfg: func(c *Config) { c.HostedDomains = []string{"a.example", "example.com"} },
 			mod: func(c map[string]any) { c["hd"] = "example.com" }},
 		{name: "claims from userinfo", mod: func(c map[string]any) { delete(c, "email"); delete(c, "email_verified"); delete(c, "name") },
-			setup: func(op *fakeOP) {
-				op.userinfo = map[string]any{"sub": "u-1", "email": "ada@example.com", "email_verified": true, "name": "From Userinfo"}
+			setup: func(op *federationtest.OP) {
+				op.Userinfo = map[string]any{"sub": "u-1", "email": "ada@example.com", "email_verified": true, "name": "From Userinfo"}
 			}, check: func(t *testing.T, id Identity) {
 				if id.Email != "ada@example.com" || !id.EmailVerified || id.Name != "From Userinfo" {
 					t.Errorf("userinfo claims %+v", id)
 				}
 			}},
 		{name: "userinfo of someone else", mod: func(c map[string]any) { delete(c, "email") },
-			setup: func(op *fakeOP) { op.userinfo = map[string]any{"sub": "u-2", "email": "eve@example.com"} }, wantErr: ErrInvalid},
+			setup: func(op *federationtest.OP) { op.Userinfo = map[string]any{"sub": "u-2", "email": "eve@example.com"} }, wantErr: ErrInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := op.open(t, tc.cfg)
-			op.set(func(op *fakeOP) {
-				op.claims, op.signWith, op.tokenCode, op.userinfo = op.idClaims("n-1"), nil, 0, nil
+			c := openOP(t, op, tc.cfg)
+			op.Set(func(op *federationtest.OP) {
+				op.Claims, op.SignWith, op.TokenCode, op.Userinfo = op.IDClaims("n-1"), nil, 0, nil
 				if tc.mod != nil {
-					tc.mod(op.claims)
+					tc.mod(op.Claims)
 				}
 				if tc.setup != nil {
 					tc.setup(op)
@@ -287,9 +194,9 @@ func TestExchange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			op.set(func(op *fakeOP) {
-				if op.lastForm.Get("code_verifier") != "verifier-1" || op.lastForm.Get("code") != "code-1" {
-					t.Errorf("token request %v", op.lastForm)
+			op.Set(func(op *federationtest.OP) {
+				if op.LastForm.Get("code_verifier") != "verifier-1" || op.LastForm.Get("code") != "code-1" {
+					t.Errorf("token request %v", op.LastForm)
 				}
 			})
 			if tc.check != nil {
@@ -299,15 +206,15 @@ func TestExchange(t *testing.T) {
 	}
 
 	t.Run("upstream unreachable", func(t *testing.T) {
-		op2 := newFakeOP(t)
-		c := op2.open(t, nil)
-		op2.srv.Close()
+		op2 := federationtest.New(t)
+		c := openOP(t, op2, nil)
+		op2.Close()
 		if _, err := c.Exchange(ctx, "code", "v", "n"); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("no code", func(t *testing.T) {
-		if _, err := op.open(t, nil).Exchange(ctx, "", "v", "n"); !errors.Is(err, ErrInvalid) {
+		if _, err := openOP(t, op, nil).Exchange(ctx, "", "v", "n"); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -333,7 +240,7 @@ func TestHostedDomainRule(t *testing.T) {
 			t.Errorf("hd %q, allowed %v: %v", tc.hd, tc.allowed, err)
 		}
 	}
-	msg := refusalMessage(checkHostedDomain("", []string{"example.com"}))
+	msg := RefusalMessage(checkHostedDomain("", []string{"example.com"}))
 	if !strings.HasPrefix(msg, "This account does not belong") || !strings.Contains(msg, "example.com") || strings.Contains(msg, "refused") {
 		t.Errorf("refusal message %q", msg)
 	}

@@ -613,7 +613,7 @@ const pendingCols = `id, client_id, form, csrf_token, user_id, session_id, auth_
 
 func scanPending(r rowScanner) (*storage.PendingAuthorization, error) {
 	var p storage.PendingAuthorization
-	err := r.Scan(&p.ID, &p.ClientID, &p.Form, &p.CSRFToken, strDest{&p.UserID}, &p.SessionID,
+	err := r.Scan(&p.ID, strDest{&p.ClientID}, &p.Form, &p.CSRFToken, strDest{&p.UserID}, &p.SessionID,
 		nullTimeDest{&p.AuthTime}, listDest{&p.AMR}, &p.ConsentGiven, listDest{&p.GrantedScopes},
 		timeDest{&p.CreatedAt}, timeDest{&p.ExpiresAt})
 	if err != nil {
@@ -629,7 +629,7 @@ func (s *SQLStore) CreatePendingAuthorization(ctx context.Context, p *storage.Pe
 	}
 	p.CreatedAt, p.ExpiresAt, p.AuthTime = normTime(p.CreatedAt), normTime(p.ExpiresAt), normTimePtr(p.AuthTime)
 	_, err := s.exec(ctx, `INSERT INTO pending_authorizations (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.ClientID, p.Form, p.CSRFToken, nullStr(p.UserID), p.SessionID, s.tsPtr(p.AuthTime), listVal(p.AMR),
+		p.ID, nullStr(p.ClientID), p.Form, p.CSRFToken, nullStr(p.UserID), p.SessionID, s.tsPtr(p.AuthTime), listVal(p.AMR),
 		p.ConsentGiven, listVal(p.GrantedScopes), s.ts(p.CreatedAt), s.ts(p.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("storage: create pending authorization: %w", s.mapErr(err))

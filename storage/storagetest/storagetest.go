@@ -490,6 +490,16 @@ func testPendingAuthorizations(t *testing.T, st storage.Store) {
 	}
 	wantErr(t, "Update(missing)", st.UpdatePendingAuthorization(bg, &storage.PendingAuthorization{ID: "nope"}), storage.ErrNotFound)
 
+	// A direct sign-in (no application) parks with no client.
+	direct := &storage.PendingAuthorization{ID: "direct", Form: "return_to=%2Faccount", UserID: "u1",
+		AuthTime: &at, AMR: []string{"pwd"}, ExpiresAt: later()}
+	must(t, st.CreatePendingAuthorization(bg, direct))
+	got, err = st.GetPendingAuthorization(bg, "direct")
+	must(t, err)
+	if !reflect.DeepEqual(got, direct) {
+		t.Fatalf("direct = %+v, want %+v", got, direct)
+	}
+
 	must(t, st.CreatePendingAuthorization(bg, &storage.PendingAuthorization{ID: "old", ClientID: "c1", ExpiresAt: earlier()}))
 	_, err = st.GetPendingAuthorization(bg, "old")
 	wantErr(t, "Get(expired)", err, storage.ErrNotFound)

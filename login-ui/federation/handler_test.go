@@ -18,8 +18,22 @@ import (
 
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
+	fed "github.com/latchkey/latchkey/provider/federation"
+	"github.com/latchkey/latchkey/provider/federation/federationtest"
 	"github.com/latchkey/latchkey/storage"
 )
+
+func openOP(t *testing.T, op *federationtest.OP) *fed.OIDC {
+	t.Helper()
+	c, err := fed.Open(context.Background(), fed.Config{ID: "up", Name: "Upstream", Issuer: op.Issuer,
+		ClientID: federationtest.Client, ClientSecret: federationtest.Secret,
+		RedirectURL: "https://latchkey.example/federation/up/callback", Scopes: []string{"openid", "email", "profile"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
 
 var testSecret = []byte("federation-test-secret-0123456789abcdef")
 
@@ -91,18 +105,16 @@ func (f *fakeFlow) Challenge(r *http.Request, id string) (*provider.Challenge, e
 	return nil, provider.ErrNoChallenge
 }
 
-func (f *fakeFlow) AcceptLogin(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, user *storage.User, amr []string) (string, error) {
+func (f *fakeFlow) AcceptFirstFactor(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, user *storage.User, amr []string, returnTo string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.accepted, f.amr = append(f.accepted, user.ID), amr
+	f.amr = amr
+	if ch == nil {
+		f.sessions = append(f.sessions, user.ID)
+		return returnTo, nil
+	}
+	f.accepted = append(f.accepted, user.ID)
 	return provider.PathResume + "?challenge=" + ch.ID, nil
-}
-
-func (f *fakeFlow) StartSession(w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sessions, f.amr = append(f.sessions, user.ID), amr
-	return nil
 }
 
 type fakeAccounts struct {
@@ -147,7 +159,7 @@ func (m *memReplay) SetClientAssertionJWT(_ context.Context, jti string, exp tim
 }
 
 type handlerEnv struct {
-	op    *fakeOP
+	op    *federationtest.OP
 	flow  *fakeFlow
 	acc   *fakeAccounts
 	h     *Handler
@@ -157,9 +169,9 @@ type handlerEnv struct {
 }
 
 func newHandlerEnv(t *testing.T) *handlerEnv {
-	e := &handlerEnv{op: newFakeOP(t), flow: &fakeFlow{challenges: map[string]*provider.Challenge{}}, acc: &fakeAccounts{}}
+	e := &handlerEnv{op: federationtest.New(t), flow: &fakeFlow{challenges: map[string]*provider.Challenge{}}, acc: &fakeAccounts{}}
 	e.h = NewHandler(Deps{
-		Connectors: []*Connector{e.op.open(t, nil)},
+		Connectors: []fed.Connector{openOP(t, e.op)},
 		Flow:       e.flow,
 		Accounts:   e.acc,
 		Secret:     testSecret,
@@ -215,10 +227,10 @@ func (e *handlerEnv) start(t *testing.T, query string) (*http.Cookie, *url.URL) 
 
 // ready makes the upstream answer the next code with a token for auth.
 func (e *handlerEnv) ready(auth *url.URL, mod func(map[string]any)) {
-	e.op.set(func(op *fakeOP) {
-		op.claims, op.tokenCode, op.signWith = op.idClaims(auth.Query().Get("nonce")), 0, nil
+	e.op.Set(func(op *federationtest.OP) {
+		op.Claims, op.TokenCode, op.SignWith = op.IDClaims(auth.Query().Get("nonce")), 0, nil
 		if mod != nil {
-			mod(op.claims)
+			mod(op.Claims)
 		}
 	})
 }
@@ -244,7 +256,7 @@ func TestHandlerSignInWithAndWithoutChallenge(t *testing.T) {
 
 	// Straight from the sign-in page: a session, then the account page.
 	ck, auth := e.start(t, "")
-	if !strings.HasPrefix(auth.String(), e.op.issuer+"/auth?") || auth.Query().Get("state") == "" || auth.Query().Has("prompt") {
+	if !strings.HasPrefix(auth.String(), e.op.Issuer+"/auth?") || auth.Query().Get("state") == "" || auth.Query().Has("prompt") {
 		t.Fatalf("upstream authorization URL %s", auth)
 	}
 	e.ready(auth, nil)
@@ -328,7 +340,7 @@ func TestHandlerFailuresChangeNothing(t *testing.T) {
 		}},
 		{"upstream down", http.StatusBadGateway, "is not responding", func(t *testing.T) *httptest.ResponseRecorder {
 			ck, auth := e.start(t, "")
-			e.op.set(func(op *fakeOP) { op.tokenCode = http.StatusServiceUnavailable })
+			e.op.Set(func(op *federationtest.OP) { op.TokenCode = http.StatusServiceUnavailable })
 			return e.get(t, callbackURL(auth, ""), ck)
 		}},
 		{"challenge gone", http.StatusBadRequest, "request has expired", func(t *testing.T) *httptest.ResponseRecorder {

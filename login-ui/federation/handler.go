@@ -1,3 +1,8 @@
+// Package federation is the front-end of upstream sign-in: the
+// /federation/{id}/start and /federation/{id}/callback pages. The
+// upstream protocol lives behind provider/federation's Connector; what a
+// verified identity means for accounts lives in provider/accounts; what
+// happens after the first factor is the provider's sign-in pipeline.
 package federation
 
 import (
@@ -20,20 +25,16 @@ import (
 	loginui "github.com/latchkey/latchkey/login-ui"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/provider/accounts"
+	fed "github.com/latchkey/latchkey/provider/federation"
 	"github.com/latchkey/latchkey/storage"
 )
 
-// AMR is the authentication method reference of a federated sign-in.
-const AMR = "fed"
-
-// PathAccount is where a sign-in that no application asked for lands.
-const PathAccount = "/account"
-
-// Flow is what the handler needs from the authorization server.
+// Flow is what the handler needs from the authorization server: the
+// pending sign-in, and the pipeline's next step once the upstream has
+// proven who the person is.
 type Flow interface {
 	Challenge(r *http.Request, id string) (*provider.Challenge, error)
-	AcceptLogin(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, user *storage.User, amr []string) (string, error)
-	StartSession(w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) error
+	AcceptFirstFactor(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, user *storage.User, amr []string, returnTo string) (string, error)
 }
 
 var _ Flow = (*provider.Provider)(nil)
@@ -53,7 +54,7 @@ type ReplayGuard interface {
 
 // Deps are the handler's collaborators.
 type Deps struct {
-	Connectors []*Connector
+	Connectors []fed.Connector
 	Flow       Flow
 	Accounts   Accounts
 	ErrorPage  provider.ErrorPage
@@ -68,7 +69,7 @@ type Deps struct {
 // Handler serves /federation/{id}/start and /federation/{id}/callback.
 type Handler struct {
 	d      Deps
-	byID   map[string]*Connector
+	byID   map[string]fed.Connector
 	sealer *sealer
 	log    *slog.Logger
 	now    func() time.Time
@@ -88,7 +89,7 @@ func NewHandler(d Deps) *Handler {
 	if err != nil {
 		panic("federation: cookie key: " + err.Error()) // HKDF cannot fail for 32 bytes
 	}
-	h := &Handler{d: d, byID: map[string]*Connector{}, sealer: s, log: d.Logger, now: time.Now}
+	h := &Handler{d: d, byID: map[string]fed.Connector{}, sealer: s, log: d.Logger, now: time.Now}
 	for _, c := range d.Connectors {
 		h.byID[c.ID()] = c
 	}
@@ -114,7 +115,7 @@ func (h *Handler) Buttons() []loginui.Upstream {
 func startPath(id string) string  { return "/federation/" + id + "/start" }
 func cookiePath(id string) string { return "/federation/" + id + "/" }
 
-func (h *Handler) connector(w http.ResponseWriter, r *http.Request) *Connector {
+func (h *Handler) connector(w http.ResponseWriter, r *http.Request) fed.Connector {
 	c := h.byID[mux.Vars(r)["id"]]
 	if c == nil {
 		h.d.ErrorPage(w, r, http.StatusNotFound, "Unknown sign-in provider",
@@ -161,17 +162,14 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		// The callback is a top-level GET from the upstream's site.
 		SameSite: http.SameSiteLaxMode,
 	})
-	var opts []oauth2.AuthCodeOption
-	if fs.Login {
-		opts = append(opts, c.loginPromptOption())
-	}
+	a := fed.AuthParams{ForceLogin: fs.Login}
 	if n, err := strconv.Atoi(fs.MaxAge); err == nil && n >= 0 {
 		// The client's freshness demand goes upstream: Latchkey's
 		// auth_time for this sign-in is the upstream's sign-in.
-		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.Itoa(n)))
+		a.MaxAge = &n
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, c.AuthCodeURL(fs.State, fs.Nonce, fs.Verifier, opts...), http.StatusFound)
+	http.Redirect(w, r, c.AuthCodeURL(fs.State, fs.Nonce, fs.Verifier, a), http.StatusFound)
 }
 
 // callback finishes the upstream authorization and signs the person in.
@@ -245,14 +243,14 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 
 	id, err := c.Exchange(ctx, q.Get("code"), fs.Verifier, fs.Nonce)
 	switch {
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, fed.ErrUnavailable):
 		log.Error("federation: upstream unavailable", "err", err)
 		h.d.ErrorPage(w, r, http.StatusBadGateway, c.Name()+" is not responding",
 			"We could not reach "+c.Name()+" to finish signing you in. Try again in a few minutes, or sign in another way.")
 		return
-	case errors.Is(err, ErrRefused):
+	case errors.Is(err, fed.ErrRefused):
 		log.Warn("federation: identity refused", "err", err)
-		h.d.ErrorPage(w, r, http.StatusForbidden, "This account cannot sign in here", refusalMessage(err))
+		h.d.ErrorPage(w, r, http.StatusForbidden, "This account cannot sign in here", fed.RefusalMessage(err))
 		return
 	case err != nil:
 		log.Warn("federation: rejected callback: verification failed", "err", err)
@@ -283,21 +281,12 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	h.count("federated_success")
-	amr := []string{AMR}
-	if ch != nil {
-		next, err := h.d.Flow.AcceptLogin(w, r, ch, user, amr)
-		if err != nil {
-			h.internalError(w, r, c, "accepting the sign-in", err)
-			return
-		}
-		http.Redirect(w, r, next, http.StatusFound)
+	next, err := h.d.Flow.AcceptFirstFactor(w, r, ch, user, []string{provider.AMRFederated}, provider.PathAccount)
+	if err != nil {
+		h.internalError(w, r, c, "accepting the sign-in", err)
 		return
 	}
-	if err := h.d.Flow.StartSession(w, r, user, amr); err != nil {
-		h.internalError(w, r, c, "starting the session", err)
-		return
-	}
-	http.Redirect(w, r, PathAccount, http.StatusFound)
+	http.Redirect(w, r, next, http.StatusFound)
 }
 
 func (h *Handler) count(outcome string) {
@@ -306,7 +295,7 @@ func (h *Handler) count(outcome string) {
 	}
 }
 
-func (h *Handler) challengeError(w http.ResponseWriter, r *http.Request, c *Connector, err error) {
+func (h *Handler) challengeError(w http.ResponseWriter, r *http.Request, c fed.Connector, err error) {
 	if errors.Is(err, provider.ErrNoChallenge) {
 		h.log.Warn("federation: unknown or expired sign-in request", "upstream", c.ID())
 		h.d.ErrorPage(w, r, http.StatusBadRequest, "This sign-in request has expired",
@@ -316,7 +305,7 @@ func (h *Handler) challengeError(w http.ResponseWriter, r *http.Request, c *Conn
 	h.internalError(w, r, c, "loading the sign-in request", err)
 }
 
-func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, c *Connector, what string, err error) {
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, c fed.Connector, what string, err error) {
 	h.log.Error("federation: "+what, "upstream", c.ID(), "err", err)
 	h.d.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong",
 		"We could not sign you in with "+c.Name()+". Try again in a few minutes.")
