@@ -423,6 +423,7 @@ type Store interface {
 	Audit
 	Directory
 	Identities
+	Factors
 
 	// InTx runs fn in one transaction (joining the one in ctx, if any) and
 	// commits when fn returns nil.

@@ -23,6 +23,7 @@ const (
 	PurposeCookies     = "latchkey cookies v1"      // form tokens and cookie MACs
 	PurposeSigningKeys = "latchkey signing keys v1" // sealing the private signing keys
 	PurposeFederation  = "latchkey federation v1"   // sealed federation flow cookies
+	PurposeTOTP        = "latchkey totp secrets v1" // sealing TOTP secrets
 )
 
 // CheckMaster refuses a master secret shorter than MinMasterLen.

@@ -1,8 +1,10 @@
 package secret
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"testing"
 )
 
@@ -63,6 +65,7 @@ func TestDerivePinned(t *testing.T) {
 		{PurposeCookies, derivedCookies},
 		{PurposeSigningKeys, derivedSigning},
 		{PurposeFederation, derivedFederation},
+		{PurposeTOTP, derivedTOTP},
 	} {
 		t.Run(tc.purpose, func(t *testing.T) {
 			key := Derive(master, tc.purpose)
@@ -88,4 +91,33 @@ const (
 	derivedCookies    = "2cf8d11d8d81dffe19b5bc5fc2bec4e4993165f7a719452e5336eafa13bf3462"
 	derivedSigning    = "0242c9ca87a528c38e0d3e632d6d2ef851086848b0caf36833f1cb7dcbd721ec"
 	derivedFederation = "6bd2a9662daef3a248a830028d1bfc386b6b8cc7ca10f4bb73bf854429f78e87"
+	derivedTOTP       = "f37f415814ae71e497163e950957be098989e6bfd70fcbaf076f630ca89d8c01"
 )
+
+func TestSealer(t *testing.T) {
+	master := []byte("0123456789abcdef0123456789abcdef")
+	s, err := NewSealer(master, PurposeTOTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := s.Seal(rand.Reader, "row-a", []byte("JBSWY3DPEHPK3PXP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Open("row-a", blob); err != nil || string(got) != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	other, _ := NewSealer(master, PurposeSigningKeys)
+	for name, open := range map[string]func() ([]byte, error){
+		"another row":     func() ([]byte, error) { return s.Open("row-b", blob) },
+		"another purpose": func() ([]byte, error) { return other.Open("row-a", blob) },
+		"truncated":       func() ([]byte, error) { return s.Open("row-a", blob[:8]) },
+		"flipped": func() ([]byte, error) {
+			return s.Open("row-a", append(blob[:len(blob)-1:len(blob)-1], blob[len(blob)-1]^1))
+		},
+	} {
+		if _, err := open(); !errors.Is(err, ErrSealed) {
+			t.Errorf("%s: %v, want ErrSealed", name, err)
+		}
+	}
+}

@@ -31,7 +31,6 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -158,7 +157,7 @@ type KeyInfo struct {
 type Manager struct {
 	store Store
 	cfg   Config
-	aead  cipher.AEAD
+	aead  *lksecret.Sealer
 	log   *slog.Logger
 
 	mu   sync.Mutex // serialises loads and writes within this process

@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		fn   func(t *testing.T, st storage.Store)
 	}{"Identities", testIdentities})
 	tests = append(tests, directoryTests...)
+	tests = append(tests, factorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
 	}

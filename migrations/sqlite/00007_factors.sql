@@ -1,0 +1,34 @@
+-- Second factors. A TOTP factor keeps its secret sealed (AES-256-GCM under
+-- a key derived from LATCHKEY_SECRET, the factor id as associated data)
+-- and the last time step it accepted, so that a code is accepted once.
+-- WebAuthn credentials (passkeys) keep their id and the library's record.
+-- A factor with no confirmed_at is an enrolment in progress.
+-- Recovery codes are stored only as SHA-256 hashes.
+
+-- +goose Up
+CREATE TABLE factors (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    type          TEXT NOT NULL CHECK (type IN ('totp', 'webauthn')),
+    name          TEXT NOT NULL DEFAULT '',
+    secret        BLOB,
+    last_step     INTEGER,
+    credential_id BLOB UNIQUE,
+    credential    TEXT NOT NULL DEFAULT '',
+    confirmed_at  INTEGER,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+);
+CREATE INDEX factors_user_id_idx ON factors (user_id, created_at);
+
+CREATE TABLE recovery_codes (
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash  BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+);
+
+-- +goose Down
+DROP TABLE recovery_codes;
+DROP TABLE factors;
