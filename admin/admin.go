@@ -73,6 +73,10 @@ type Accounts interface {
 	ListIdentities(ctx context.Context, userID string) ([]storage.Identity, error)
 	AdminUnlinkIdentity(ctx context.Context, userID, upstream, subject string) error
 	Stats(ctx context.Context, days int) (*storage.Stats, error)
+	ListFactors(ctx context.Context, userID string) ([]storage.Factor, int, error)
+	ResetFactors(ctx context.Context, userID, reason string) (int, error)
+	AdminDeleteFactor(ctx context.Context, userID, factorID, reason string) error
+	MFAEnabledUsers(ctx context.Context, userIDs []string) (map[string]bool, error)
 
 	// audit
 	ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error)

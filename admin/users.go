@@ -17,9 +17,24 @@ import (
 )
 
 // writeUser answers with one user and its ETag.
-func writeUser(w http.ResponseWriter, status int, u *storage.User) {
+func writeUser(w http.ResponseWriter, r *http.Request, d Deps, status int, u *storage.User) error {
+	mfa, err := withMFA(r.Context(), d, []storage.User{*u})
+	if err != nil {
+		return err
+	}
 	w.Header().Set("ETag", etag(u))
-	writeJSON(w, status, viewUser(u))
+	writeJSON(w, status, viewUser(u, mfa[u.ID]))
+	return nil
+}
+
+// withMFA says which of users have a confirmed second factor, in one
+// query for a page of them.
+func withMFA(ctx context.Context, d Deps, users []storage.User) (map[string]bool, error) {
+	ids := make([]string, len(users))
+	for i := range users {
+		ids[i] = users[i].ID
+	}
+	return d.Accounts.MFAEnabledUsers(ctx, ids)
 }
 
 func handleCreateUser(d Deps) http.Handler {
@@ -53,8 +68,7 @@ func handleCreateUser(d Deps) http.Handler {
 			return err
 		}
 		w.Header().Set("Location", location("/v1/users", u.ID))
-		writeUser(w, http.StatusCreated, u)
-		return nil
+		return writeUser(w, r, d, http.StatusCreated, u)
 	})
 }
 
@@ -69,8 +83,7 @@ func handleGetUser(d Deps) http.Handler {
 			w.WriteHeader(http.StatusNotModified)
 			return nil
 		}
-		writeUser(w, http.StatusOK, u)
-		return nil
+		return writeUser(w, r, d, http.StatusOK, u)
 	})
 }
 
@@ -167,8 +180,7 @@ func handlePatchUser(d Deps) http.Handler {
 			if conditional && !version.IsZero() && !u.UpdatedAt.Equal(version) {
 				return problem("precondition-failed", "the user changed since the ETag was read")
 			}
-			writeUser(w, http.StatusOK, u)
-			return nil
+			return writeUser(w, r, d, http.StatusOK, u)
 		}
 		u, err := d.Accounts.AdminUpdateUser(r.Context(), id, version, up)
 		if conditional && errors.Is(err, storage.ErrConflict) {
@@ -177,8 +189,7 @@ func handlePatchUser(d Deps) http.Handler {
 		if err != nil {
 			return err
 		}
-		writeUser(w, http.StatusOK, u)
-		return nil
+		return writeUser(w, r, d, http.StatusOK, u)
 	})
 }
 
@@ -212,7 +223,7 @@ func handleDeleteUser(d Deps) http.Handler {
 			if err != nil {
 				return err
 			}
-			writeUser(w, http.StatusOK, u)
+			return writeUser(w, r, d, http.StatusOK, u)
 		case "hard":
 			if err := d.Accounts.HardDelete(r.Context(), id, reason); err != nil {
 				return err
@@ -238,8 +249,7 @@ func handleUserAction(d Deps, action func(a Accounts, ctx context.Context, id, r
 		if err != nil {
 			return err
 		}
-		writeUser(w, http.StatusOK, u)
-		return nil
+		return writeUser(w, r, d, http.StatusOK, u)
 	})
 }
 
@@ -379,8 +389,7 @@ func handleSetUserTier(d Deps) http.Handler {
 		if err != nil {
 			return err
 		}
-		writeUser(w, http.StatusOK, u)
-		return nil
+		return writeUser(w, r, d, http.StatusOK, u)
 	})
 }
 
@@ -480,6 +489,10 @@ func handleListUsers(d Deps) http.Handler {
 			}
 			users, next = page.Users, nextLink(r, page.Next)
 		}
+		mfa, err := withMFA(ctx, d, users)
+		if err != nil {
+			return err
+		}
 		out := make([]any, 0, len(users))
 		for i := range users {
 			switch {
@@ -487,14 +500,14 @@ func handleListUsers(d Deps) http.Handler {
 				// Never more than id and username, whatever was asked.
 				out = append(out, basicUser{ID: users[i].ID, Username: users[i].Username})
 			case fields != nil:
-				v := viewUser(&users[i])
+				v := viewUser(&users[i], mfa[users[i].ID])
 				m := make(map[string]any, len(fields))
 				for _, f := range fields {
 					m[f] = v.field(f)
 				}
 				out = append(out, m)
 			default:
-				out = append(out, viewUser(&users[i]))
+				out = append(out, viewUser(&users[i], mfa[users[i].ID]))
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"users": out, "next": next})

@@ -54,19 +54,22 @@ type userView struct {
 	LockedUntil   *time.Time `json:"locked_until"`
 	FailedLogins  int        `json:"failed_logins"`
 	HasPassword   bool       `json:"has_password"`
+	MFAEnabled    bool       `json:"mfa_enabled"`
 }
 
 // userFieldNames are the fields of userView, for ?fields=.
 var userFieldNames = []string{"id", "username", "email", "email_verified", "display_name", "picture_url", "locale",
-	"status", "tier", "created_at", "updated_at", "deleted_at", "locked_until", "failed_logins", "has_password"}
+	"status", "tier", "created_at", "updated_at", "deleted_at", "locked_until", "failed_logins", "has_password", "mfa_enabled"}
 
-func viewUser(u *storage.User) userView {
+// viewUser is the user as the API shows it; mfa says whether they have a
+// confirmed second factor (not a column of users: see withMFA).
+func viewUser(u *storage.User, mfa bool) userView {
 	return userView{
 		ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
 		DisplayName: u.DisplayName, PictureURL: u.PictureURL, Locale: u.Locale, Status: string(u.Status),
 		Tier: strPtr(u.TierID), CreatedAt: utc(u.CreatedAt), UpdatedAt: utc(u.UpdatedAt),
 		DeletedAt: utcPtr(u.DeletedAt), LockedUntil: utcPtr(u.LockedUntil), FailedLogins: u.FailedLogins,
-		HasPassword: u.PasswordHash != "",
+		HasPassword: u.PasswordHash != "", MFAEnabled: mfa,
 	}
 }
 
@@ -103,6 +106,8 @@ func (v *userView) field(name string) any {
 		return v.FailedLogins
 	case "has_password":
 		return v.HasPassword
+	case "mfa_enabled":
+		return v.MFAEnabled
 	}
 	return nil
 }
@@ -276,12 +281,13 @@ type exportView struct {
 	Sessions    []sessionView `json:"sessions"`
 	Consents    []consentView `json:"consents"`
 	AuditEvents []eventView   `json:"audit_events"`
+	Factors     []factorView  `json:"factors"`
 	ExportedAt  time.Time     `json:"exported_at"`
 }
 
 func viewExport(x *accounts.UserExport) exportView {
-	out := exportView{User: viewUser(x.User), Sessions: viewSessions(x.Sessions),
-		Consents: make([]consentView, 0, len(x.Consents)), AuditEvents: viewEvents(x.AuditEvents), ExportedAt: utc(x.ExportedAt)}
+	out := exportView{User: viewUser(x.User, x.MFAEnabled), Sessions: viewSessions(x.Sessions),
+		Consents: make([]consentView, 0, len(x.Consents)), AuditEvents: viewEvents(x.AuditEvents), Factors: viewFactors(x.Factors), ExportedAt: utc(x.ExportedAt)}
 	if x.Tier != nil {
 		t := viewTier(x.Tier)
 		out.Tier = &t

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/latchkey/latchkey/provider"
 )
 
 // Routes registers every page on r. State-changing requests pass through
@@ -17,6 +18,8 @@ func (u *UI) Routes(r *mux.Router) {
 	getPost := []string{http.MethodGet, http.MethodPost}
 
 	r.Handle("/login", protect(u.handleLogin())).Methods(getPost...)
+	r.Handle(provider.PathSecondFactor, protect(u.handleSecondFactor())).Methods(getPost...)
+	r.Handle(provider.PathEnrol, protect(u.handleEnrol())).Methods(getPost...)
 	r.Handle("/consent", protect(u.handleConsent())).Methods(getPost...)
 	r.Handle("/logout", protect(u.handleLogout())).Methods(getPost...)
 	r.Handle("/register", protect(u.handleRegister())).Methods(getPost...)

@@ -49,6 +49,11 @@ type Strings struct {
 	DeleteConfirm, DeleteButton, DeletedTitle, DeletedText, UnknownDevice, Since string
 	IdentitiesSection, NoIdentities, Unlink, IdentityUnlinked, LastCredential    string
 
+	// Second factor (sign-in) and enrolment
+	SecondFactorTitle, SecondFactorHelp, Code, Verify, InvalidCode, Continue  string
+	EnrolTitle, EnrolRequiredBy, EnrolText, QRAlt, EnrolSecretText, EnrolCode string
+	RecoveryCodesTitle, RecoveryCodesText                                     string
+
 	Scopes map[string]string
 }
 
@@ -167,6 +172,21 @@ var English = Strings{
 	DeletedText:     "Your account has been deleted and you have been signed out.",
 	UnknownDevice:   "Unknown browser",
 	Since:           "since",
+
+	SecondFactorTitle:  "Two-step verification",
+	SecondFactorHelp:   "Enter the 6-digit code from your authenticator app, or one of your recovery codes.",
+	Code:               "Code",
+	Verify:             "Verify",
+	InvalidCode:        "That code is not valid. Check the time on your phone and try a new code.",
+	Continue:           "Continue",
+	EnrolTitle:         "Set up two-step verification",
+	EnrolRequiredBy:    "Two-step verification is required to continue to",
+	EnrolText:          "Scan this QR code with an authenticator app (such as Google Authenticator, 1Password or Aegis), then enter the code it shows.",
+	QRAlt:              "QR code for your authenticator app",
+	EnrolSecretText:    "Can't scan it? Enter this key in the app instead:",
+	EnrolCode:          "Code from the app",
+	RecoveryCodesTitle: "Your recovery codes",
+	RecoveryCodesText:  "Keep these codes somewhere safe. Each one signs you in once if you lose your phone. They are shown only now.",
 
 	Scopes: map[string]string{
 		"openid":         "Sign you in with your account",

@@ -73,6 +73,11 @@ type Accounts interface {
 	DeleteAccount(ctx context.Context, userID, password string) error
 	ListIdentities(ctx context.Context, userID string) ([]storage.Identity, error)
 	UnlinkIdentity(ctx context.Context, userID, upstream, subject string) error
+	// Second factors
+	VerifySecondFactor(ctx context.Context, userID, code string) (amr string, err error)
+	EnrolTOTPInSignIn(ctx context.Context, userID string) (*accounts.TOTPEnrolment, error)
+	PendingTOTP(ctx context.Context, userID, factorID string) (*accounts.TOTPEnrolment, error)
+	ConfirmTOTP(ctx context.Context, userID, factorID, code string) ([]string, error)
 }
 
 var _ Accounts = (*accounts.Service)(nil)
@@ -141,7 +146,7 @@ func NewPages(brand Brand, log *slog.Logger) (*Pages, error) {
 	}
 	p := &Pages{brand: brand, tmpl: map[string]*template.Template{}, t: English, log: log}
 	for _, name := range []string{"login", "consent", "logout", "error", "signedin", "register", "message",
-		"verify", "forgot", "reset", "account"} {
+		"verify", "forgot", "reset", "account", "secondfactor", "enrol", "recoverycodes"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -201,6 +206,9 @@ type page struct {
 	LinkText     string
 	Next         string
 	EmailPending bool
+	// The second-factor pages
+	Enrolment     *enrolmentView
+	RecoveryCodes []string
 }
 
 type scopeView struct{ Name, Label string }

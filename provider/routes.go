@@ -45,6 +45,11 @@ func (p *Provider) Routes(r *mux.Router) {
 	r.Handle("/account/me/password", p.handleAccountPassword()).Methods(http.MethodPost)
 	r.Handle("/account/me/sessions", p.handleAccountSessions()).Methods(http.MethodGet)
 	r.Handle("/account/me/sessions/{id}", p.handleAccountSessionDelete()).Methods(http.MethodDelete)
+	r.Handle("/account/me/factors", p.handleAccountFactors()).Methods(http.MethodGet)
+	r.Handle("/account/me/factors/totp", limitBody(p.handleAccountTOTPEnrol())).Methods(http.MethodPost)
+	r.Handle("/account/me/factors/totp/{id}/confirm", limitBody(p.handleAccountTOTPConfirm())).Methods(http.MethodPost)
+	r.Handle("/account/me/factors/{id}", limitBody(p.handleAccountFactorDelete())).Methods(http.MethodDelete)
+	r.Handle("/account/me/recovery-codes", limitBody(p.handleAccountRecoveryCodes())).Methods(http.MethodPost)
 }
 
 // AnswersJSON reports whether the public route at path answers errors with

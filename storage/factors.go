@@ -67,4 +67,7 @@ type Factors interface {
 	ConsumeRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error
 	// CountRecoveryCodes is how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// UsersWithMFA reports which of userIDs have a confirmed factor (one
+	// statement for a page of users).
+	UsersWithMFA(ctx context.Context, userIDs []string) (map[string]bool, error)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/internal/metrics"
 	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/internal/secret"
 	loginui "github.com/latchkey/latchkey/login-ui"
 	fedui "github.com/latchkey/latchkey/login-ui/federation"
 	"github.com/latchkey/latchkey/provider"
@@ -114,6 +115,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		ErrorPage: pages.Error,
 		Logger:    log,
 		Metrics:   m,
+		Factors:   a.accounts,
 		// The account API's password checks share the pages' per-account
 		// limit.
 		Recheck: uiCfg.Limits.LoginAccount,
@@ -237,7 +239,17 @@ func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mail
 	if threshold == 0 {
 		threshold = -1 // accounts: negative disables
 	}
+	// NewSealer fails only for a key AES refuses; Derive always gives 32
+	// bytes. Without a sealer, enrolling a factor fails with a clear error.
+	var factorSealer accounts.Sealer
+	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeTOTP); err == nil {
+		factorSealer = s
+	} else {
+		log.Error("TOTP secrets cannot be sealed", "err", err)
+	}
 	return accounts.New(store, accounts.Options{
+		FactorSealer: factorSealer,
+		TOTPIssuer:   cfg.BrandName,
 		Hasher: accounts.NewArgon2id(accounts.Argon2Params{
 			MemoryKiB:   cfg.Argon2MemoryKiB,
 			Iterations:  cfg.Argon2Iterations,

@@ -191,5 +191,39 @@ func (e *env) manageUsersCmds() []*cobra.Command {
 		func(ctx context.Context, svc *accounts.Service, id, reason string, _ bool) (*storage.User, error) {
 			return svc.Restore(ctx, id, reason)
 		}, false)
-	return []*cobra.Command{list, get, suspend, unsuspend, del, restore}
+	return []*cobra.Command{list, get, suspend, unsuspend, del, restore, e.resetMFACmd()}
+}
+
+// resetMFACmd removes a user's second factors and recovery codes (a lost
+// phone), signing them out everywhere: their next sign-in is with the
+// password alone, or enrolment when a policy requires a factor.
+func (e *env) resetMFACmd() *cobra.Command {
+	var reason string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "reset-mfa ID|USERNAME|EMAIL [--reason R]",
+		Short: "Remove a user's two-step verification (every factor and recovery code) and sign them out",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
+				svc := newAccounts(cfg, store, log, nil)
+				u, err := resolveUser(ctx, svc, args[0])
+				if err != nil {
+					return err
+				}
+				n, err := svc.ResetFactors(ctx, u.ID, reason)
+				if err != nil {
+					return flagError(err)
+				}
+				if asJSON {
+					return printJSON(e.stdout, map[string]any{"id": u.ID, "username": u.Username, "factors_removed": n})
+				}
+				fmt.Fprintf(e.stdout, "removed %d second factor(s) of %s (%s) and signed them out\n", n, u.Username, u.ID)
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }

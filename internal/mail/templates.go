@@ -60,6 +60,12 @@ const (
 	// same either way, and the owner learns of it here. Data: Name, Link
 	// (optional: reset password).
 	KindAccountExists Kind = "account_exists"
+	// KindFactorAdded, KindFactorRemoved and KindRecoveryCodeUsed tell the
+	// owner that two-step verification changed or a recovery code signed
+	// them in. Data: Name, IP (optional).
+	KindFactorAdded      Kind = "factor_added"
+	KindFactorRemoved    Kind = "factor_removed"
+	KindRecoveryCodeUsed Kind = "recovery_code_used"
 )
 
 // Kinds returns every Kind.
@@ -70,6 +76,7 @@ func Kinds() []Kind {
 var kindOrder = []Kind{
 	KindWelcome, KindVerifyEmail, KindPasswordReset, KindPasswordChanged,
 	KindAccountLocked, KindEmailChange, KindEmailChangedNotice, KindAccountDeleted, KindAccountExists,
+	KindFactorAdded, KindFactorRemoved, KindRecoveryCodeUsed,
 }
 
 type kindSpec struct {
@@ -90,6 +97,9 @@ var kindSpecs = map[Kind]kindSpec{
 	KindEmailChangedNotice: {subject: "Your email address was changed", needNewEmail: true},
 	KindAccountDeleted:     {subject: "Your account was deleted"},
 	KindAccountExists:      {subject: "You already have an account", button: "Reset password"},
+	KindFactorAdded:        {subject: "A sign-in method was added"},
+	KindFactorRemoved:      {subject: "A sign-in method was removed"},
+	KindRecoveryCodeUsed:   {subject: "A recovery code was used"},
 }
 
 // subject returns the subject line, mentioning the product.

@@ -40,6 +40,9 @@ func TestRenderEveryKind(t *testing.T) {
 		KindEmailChangedNotice: {"changed to new@example.com", "wasn't you", "help@example.com"},
 		KindAccountDeleted:     {"was deleted", "restored", "grace period", "help@example.com", "Wed, 02 Jan 2030 14:04:05 UTC"},
 		KindAccountExists:      {"already has one", "No new account was created", "ignore this email"},
+		KindFactorAdded:        {"was just added", "wasn't you", "help@example.com", "192.0.2.7"},
+		KindFactorRemoved:      {"was just removed", "wasn't you", "help@example.com", "192.0.2.7"},
+		KindRecoveryCodeUsed:   {"recovery codes was just used", "works once", "help@example.com"},
 	}
 	wantSubject := map[Kind]string{
 		KindWelcome:            "Welcome to Latchkey",
@@ -51,6 +54,9 @@ func TestRenderEveryKind(t *testing.T) {
 		KindEmailChangedNotice: "Your email address was changed",
 		KindAccountDeleted:     "Your account was deleted",
 		KindAccountExists:      "You already have an account",
+		KindFactorAdded:        "A sign-in method was added",
+		KindFactorRemoved:      "A sign-in method was removed",
+		KindRecoveryCodeUsed:   "A recovery code was used",
 	}
 	withLink := map[Kind]bool{KindWelcome: true, KindVerifyEmail: true, KindPasswordReset: true, KindAccountLocked: true, KindEmailChange: true, KindAccountExists: true}
 

@@ -32,6 +32,7 @@ type Store interface {
 	storage.Audit
 	storage.Directory
 	storage.Identities
+	storage.Factors
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	RevokeUserTokens(ctx context.Context, userID string) error
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
@@ -59,6 +60,12 @@ type Options struct {
 	// DeleteGrace is how long a soft-deleted account can be restored;
 	// default 30 days.
 	DeleteGrace time.Duration
+	// FactorSealer seals TOTP secrets at rest; without it no factor can
+	// be enrolled.
+	FactorSealer Sealer
+	// TOTPIssuer is the name authenticator apps show (default: the
+	// BaseURL's host).
+	TOTPIssuer string
 }
 
 // Service applies the account rules.

@@ -321,6 +321,8 @@ type UserExport struct {
 	Sessions    []storage.BrowserSession
 	Consents    []storage.Consent
 	AuditEvents []storage.AuditEvent
+	Factors     []storage.Factor // confirmed second factors, secrets removed
+	MFAEnabled  bool
 	ExportedAt  time.Time
 }
 
@@ -345,6 +347,14 @@ func (s *Service) ExportUser(ctx context.Context, id string) (*UserExport, error
 	if x.AuditEvents, err = s.store.ListAudit(ctx, storage.AuditQuery{TargetID: id, Limit: 500}); err != nil {
 		return nil, err
 	}
+	// The factors' names and dates, never their secrets.
+	if x.Factors, _, err = s.ListFactors(ctx, id); err != nil {
+		return nil, err
+	}
+	for i := range x.Factors {
+		x.Factors[i].Secret, x.Factors[i].Credential = nil, ""
+	}
+	x.MFAEnabled = len(x.Factors) > 0
 	return x, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/storage"
@@ -165,4 +166,33 @@ func (s *SQLStore) CountRecoveryCodes(ctx context.Context, userID string) (int, 
 		return 0, fmt.Errorf("storage: count recovery codes: %w", s.mapErr(err))
 	}
 	return n, nil
+}
+
+// UsersWithMFA reports which users have a confirmed factor.
+func (s *SQLStore) UsersWithMFA(ctx context.Context, userIDs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		args[i] = id
+	}
+	rows, err := s.query(ctx, `SELECT DISTINCT user_id FROM factors WHERE confirmed_at IS NOT NULL AND user_id IN (?`+
+		strings.Repeat(", ?", len(userIDs)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: users with mfa: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("storage: users with mfa: %w", s.mapErr(err))
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: users with mfa: %w", s.mapErr(err))
+	}
+	return out, nil
 }

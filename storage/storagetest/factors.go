@@ -43,7 +43,13 @@ func testFactors(t *testing.T, st storage.Store) {
 		CredentialID: []byte{1, 2, 3}}), storage.ErrDuplicate)
 
 	at := now()
+	if m, err := st.UsersWithMFA(bg, []string{"u1", "u2"}); err != nil || len(m) != 0 {
+		t.Fatalf("UsersWithMFA before confirming = %v, %v", m, err)
+	}
 	must(t, st.ConfirmFactor(bg, "u1", "f1", at))
+	if m, err := st.UsersWithMFA(bg, []string{"u1", "u2"}); err != nil || !m["u1"] || m["u2"] {
+		t.Fatalf("UsersWithMFA = %v, %v; want u1 only", m, err)
+	}
 	wantErr(t, "Confirm(again)", st.ConfirmFactor(bg, "u1", "f1", at), storage.ErrNotFound)
 	wantErr(t, "Confirm(another user's)", st.ConfirmFactor(bg, "u2", "f2", at), storage.ErrNotFound)
 	list, err := st.ListFactors(bg, "u1")
