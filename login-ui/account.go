@@ -20,6 +20,8 @@ func (s Strings) accountNotice(key string) string {
 		"session":  s.SessionEnded,
 		"app":      s.AppRevoked,
 		"identity": s.IdentityUnlinked,
+		"mfa":         s.MFAEnabledNotice,
+		"mfa_removed": s.FactorRemoved,
 	}[key]
 }
 
@@ -60,6 +62,14 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, ses
 		data.Identities = append(data.Identities, identityView{Upstream: id.UpstreamID, UpstreamName: u.upstreamName(id.UpstreamID),
 			Subject: id.Subject, Email: id.Email})
 	}
+	if data.Factors, data.RecoveryLeft, err = u.accounts.ListFactors(ctx, user.ID); err != nil {
+		u.internal(w, r, err)
+		return
+	}
+	for _, s := range sessions {
+		data.SessionRows = append(data.SessionRows, sessionRow{SessionView: s, Device: u.devices.Name(s.UserAgent)})
+	}
+	data.DeleteNote = u.pages.t.deleteNote(u.cfg.DeleteGrace, u.pages.brand.SupportEmail)
 	data.Title = u.pages.t.AccountTitle
 	data.Account, data.HasPassword, data.Sessions, data.Consents = user, user.PasswordHash != "", sessions, consents
 	data.CSRF = u.flow.CSRFToken(w, r, "account")

@@ -2,6 +2,7 @@ package loginui
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -45,14 +46,18 @@ type Strings struct {
 	NewEmail, ChangeEmail, EmailChangeSent, Verified, NotVerified                string
 	PasswordSection, CurrentPassword, ChangePassword, PasswordChanged            string
 	SessionsSection, ThisDevice, SignedInAt, LastSeen, SessionEnded, NoSessions  string
-	AppsSection, NoApps, Revoke, AppRevoked, DeleteSection, DeleteText           string
+	AppsSection, Revoke, AppRevoked, DeleteSection, DeleteText                   string
 	DeleteConfirm, DeleteButton, DeletedTitle, DeletedText, UnknownDevice, Since string
-	IdentitiesSection, NoIdentities, Unlink, IdentityUnlinked, LastCredential    string
+	IdentitiesSection, Unlink, IdentityUnlinked, LastCredential                  string
 
 	// Second factor (sign-in) and enrolment
 	SecondFactorTitle, SecondFactorHelp, Code, Verify, InvalidCode, Continue  string
 	EnrolTitle, EnrolRequiredBy, EnrolText, QRAlt, EnrolSecretText, EnrolCode string
 	RecoveryCodesTitle, RecoveryCodesText                                     string
+	MFASection, MFAOff, MFAOn, SetUpApp, Remove, NewRecoveryCodes, CodesLeft  string
+	TechnicalDetails                                                          string
+	MFAEnabledNotice, FactorRemoved, LastUsed, Never, DeleteGraceText         string
+	DeleteSupportText                                                         string
 
 	Scopes map[string]string
 }
@@ -155,17 +160,16 @@ var English = Strings{
 	ChangePassword:  "Change password",
 	PasswordChanged: "Password changed. Your other sessions have been signed out.",
 	SessionsSection: "Where you are signed in",
-	ThisDevice:      "this device",
+	ThisDevice:      "This device",
 	SignedInAt:      "Signed in",
 	LastSeen:        "last active",
 	SessionEnded:    "That session has been signed out.",
 	NoSessions:      "No other sessions.",
 	AppsSection:     "Connected apps",
-	NoApps:          "You have not connected any apps.",
 	Revoke:          "Disconnect",
 	AppRevoked:      "The app has been disconnected and its access revoked.",
 	DeleteSection:   "Delete account",
-	DeleteText:      "Deleting your account signs you out everywhere and disconnects every app. Contact support within the grace period if you change your mind.",
+	DeleteText:      "Deleting your account signs you out everywhere and disconnects every app.",
 	DeleteConfirm:   "I understand, delete my account",
 	DeleteButton:    "Delete my account",
 	DeletedTitle:    "Account deleted",
@@ -186,6 +190,20 @@ var English = Strings{
 	EnrolSecretText:    "Can't scan it? Enter this key in the app instead:",
 	EnrolCode:          "Code from the app",
 	RecoveryCodesTitle: "Your recovery codes",
+	MFASection:         "Two-step verification",
+	TechnicalDetails:   "Technical details",
+	MFAOff:             "Two-step verification is off. Turn it on to ask for a code from your phone after your password.",
+	MFAOn:              "Two-step verification is on. Signing in asks for a code after your password.",
+	SetUpApp:           "Set up an authenticator app",
+	Remove:             "Remove",
+	NewRecoveryCodes:   "Make new recovery codes",
+	CodesLeft:          "recovery codes left",
+	MFAEnabledNotice:   "Two-step verification is on.",
+	FactorRemoved:      "The sign-in method was removed.",
+	LastUsed:           "last used",
+	Never:              "never used",
+	DeleteGraceText:    "You can ask for it back within %s.",
+	DeleteSupportText:  "Write to %s to restore it.",
 	RecoveryCodesText:  "Keep these codes somewhere safe. Each one signs you in once if you lose your phone. They are shown only now.",
 
 	Scopes: map[string]string{
@@ -217,4 +235,21 @@ func (s Strings) tooMany(wait time.Duration) string {
 		d = fmt.Sprintf("%d hours", int((wait+time.Hour-1)/time.Hour))
 	}
 	return fmt.Sprintf(s.TooManyAttempts, d)
+}
+
+// deleteNote is what the delete section says about getting the account
+// back: the grace period and, when configured, whom to write to.
+func (s Strings) deleteNote(grace time.Duration, support string) string {
+	var parts []string
+	if grace > 0 {
+		d := fmt.Sprintf("%d days", int((grace+24*time.Hour-1)/(24*time.Hour)))
+		if grace < 48*time.Hour {
+			d = fmt.Sprintf("%d hours", int((grace+time.Hour-1)/time.Hour))
+		}
+		parts = append(parts, fmt.Sprintf(s.DeleteGraceText, d))
+	}
+	if support != "" {
+		parts = append(parts, fmt.Sprintf(s.DeleteSupportText, support))
+	}
+	return strings.Join(parts, " ")
 }

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	lkbrand "github.com/latchkey/latchkey/internal/brand"
@@ -78,6 +79,10 @@ type Accounts interface {
 	EnrolTOTPInSignIn(ctx context.Context, userID string) (*accounts.TOTPEnrolment, error)
 	PendingTOTP(ctx context.Context, userID, factorID string) (*accounts.TOTPEnrolment, error)
 	ConfirmTOTP(ctx context.Context, userID, factorID, code string) ([]string, error)
+	EnrolTOTP(ctx context.Context, userID, currentPassword string) (*accounts.TOTPEnrolment, error)
+	ListFactors(ctx context.Context, userID string) ([]storage.Factor, int, error)
+	DeleteFactor(ctx context.Context, userID, factorID string, proof accounts.FactorProof) error
+	RegenerateRecoveryCodes(ctx context.Context, userID string, proof accounts.FactorProof) ([]string, error)
 }
 
 var _ Accounts = (*accounts.Service)(nil)
@@ -106,8 +111,11 @@ type Upstream struct {
 // Config is how the pages behave.
 type Config struct {
 	RegistrationEnabled bool
-	Limits              Limits
-	Upstreams           []Upstream
+	// DeleteGrace is how long a deleted account can be restored (the
+	// account page says so); 0 says nothing.
+	DeleteGrace time.Duration
+	Limits      Limits
+	Upstreams   []Upstream
 	// Metrics counts sign-in outcomes; nil counts nothing.
 	Metrics interface{ SignIn(outcome string) }
 }
@@ -209,6 +217,19 @@ type page struct {
 	// The second-factor pages
 	Enrolment     *enrolmentView
 	RecoveryCodes []string
+	FormAction    string // where the enrolment form posts
+	Technical     string // the error page's developer detail, folded away
+	// The account page
+	SessionRows  []sessionRow
+	Factors      []storage.Factor
+	RecoveryLeft int
+	DeleteNote   string
+}
+
+// sessionRow is a session on the account page, named for people.
+type sessionRow struct {
+	accounts.SessionView
+	Device string // "Chrome on Linux"; "" when unknown
 }
 
 type scopeView struct{ Name, Label string }
@@ -240,8 +261,8 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, data page
 }
 
 // Error renders the friendly error page; it has provider.ErrorPage's shape.
-func (p *Pages) Error(w http.ResponseWriter, _ *http.Request, status int, title, detail string) {
-	p.render(w, status, "error", page{Title: title, Detail: detail})
+func (p *Pages) Error(w http.ResponseWriter, _ *http.Request, status int, title, detail string, technical ...string) {
+	p.render(w, status, "error", page{Title: title, Detail: detail, Technical: strings.Join(technical, "\n")})
 }
 
 var _ provider.ErrorPage = (*Pages)(nil).Error
@@ -255,6 +276,7 @@ func (p *Pages) BadRequest(w http.ResponseWriter, r *http.Request, _ string) {
 
 // UI serves the login pages.
 type UI struct {
+	devices  *Devices
 	pages    *Pages
 	flow     Flow
 	accounts Accounts
@@ -267,7 +289,7 @@ func New(pages *Pages, flow Flow, acc Accounts, cfg Config, log *slog.Logger) *U
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &UI{pages: pages, flow: flow, accounts: acc, cfg: cfg, log: log}
+	return &UI{devices: NewDevices(), pages: pages, flow: flow, accounts: acc, cfg: cfg, log: log}
 }
 
 func staticHandler() http.Handler {

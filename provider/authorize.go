@@ -304,11 +304,33 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		p.log.Error("authorize", "err", err, "debug", rfc.DebugField)
 	}
 	if !redirectable(ar) {
-		detail := rfc.GetDescription()
-		p.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", detail)
+		// Nobody can be sent back: the person gets a sentence, the
+		// developer the OAuth error (folded away on the page, and in
+		// the log).
+		technical := rfc.ErrorField + ": " + rfc.GetDescription()
+		p.log.InfoContext(r.Context(), "authorize: request refused with an error page", "error", rfc.ErrorField,
+			"description", rfc.DescriptionField, "hint", rfc.HintField, "debug", rfc.DebugField)
+		title, detail := authorizeErrorText(rfc)
+		p.errorPage(w, r, http.StatusBadRequest, title, detail, technical)
 		return
 	}
 	p.writeAuthorizeError(r.Context(), w, ar, err)
+}
+
+// authorizeErrorText is the sentence for people about an authorization
+// request that cannot go back to its application.
+func authorizeErrorText(rfc *fosite.RFC6749Error) (title, detail string) {
+	switch {
+	case rfc.ErrorField == fosite.ErrInvalidClient.ErrorField:
+		return "This application is not recognised",
+			"The link you followed names an application that is not registered here. " +
+				"Go back to the application and try again; if it keeps happening, tell the application's developers."
+	case strings.Contains(rfc.HintField, "redirect_uri") || strings.Contains(rfc.DescriptionField, "redirect_uri"):
+		return "This sign-in link is not valid",
+			"The application asked to send you back to an address it has not registered, so you were not sent anywhere. " +
+				"Go back to the application and try again."
+	}
+	return "This sign-in link is not valid", "Go back to the application and start again."
 }
 
 // outagePage tells a person that the service is down for a moment

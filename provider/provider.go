@@ -39,7 +39,11 @@ type Keys interface {
 // ErrorPage renders a friendly HTML error page. The login UI provides it;
 // the provider uses it where the browser must not be redirected (an
 // unregistered redirect URI, an unknown client).
-type ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, detail string)
+//
+// technical, when given, is the developer's detail (an OAuth error code
+// and its description): the page shows it folded away behind a
+// "Technical details" disclosure, under the sentence for people.
+type ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, detail string, technical ...string)
 
 // Config holds the provider settings.
 type Config struct {
@@ -197,7 +201,7 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, title, detail string) {
+func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, title, detail string, _ ...string) {
 	http.Error(w, title+": "+detail, status)
 }
 

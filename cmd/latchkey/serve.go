@@ -143,6 +143,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Metrics:    m,
 	})
 	uiCfg.Upstreams = fed.Buttons()
+	uiCfg.DeleteGrace = a.accounts.DeleteGrace()
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
 
 	pub := mux.NewRouter()

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -816,6 +817,13 @@ func (c *Config) Validate() error {
 	if c.BrandLogoURL != "" {
 		if u, err := url.Parse(c.BrandLogoURL); err != nil || u.Scheme != "https" || u.Host == "" {
 			bad("brand_logo_url", "must be an https:// URL")
+		}
+	}
+	if c.SupportEmail != "" {
+		// Shown as a mailto: link on the pages and in every email: a
+		// typo here would send people nowhere.
+		if a, err := mail.ParseAddress(c.SupportEmail); err != nil || a.Address != c.SupportEmail || a.Name != "" {
+			bad("support_email", "must be a plain email address such as support@example.com")
 		}
 	}
 	if c.BrandColor != "" {

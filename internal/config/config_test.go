@@ -256,6 +256,8 @@ func TestInvalidEnv(t *testing.T) {
 		{"negative lockout", map[string]string{"LATCHKEY_LOCKOUT_THRESHOLD": "-1"}, []string{"LATCHKEY_LOCKOUT_THRESHOLD"}},
 		{"lockout base above max", map[string]string{"LATCHKEY_LOCKOUT_BASE": "2h"}, []string{"LATCHKEY_LOCKOUT_BASE"}},
 		{"http logo", map[string]string{"LATCHKEY_BRAND_LOGO_URL": "http://x.example/logo.png"}, []string{"LATCHKEY_BRAND_LOGO_URL"}},
+		{"support email without @", map[string]string{"LATCHKEY_SUPPORT_EMAIL": "support"}, []string{"LATCHKEY_SUPPORT_EMAIL"}},
+		{"support email with a name", map[string]string{"LATCHKEY_SUPPORT_EMAIL": "Help <help@example.com>"}, []string{"LATCHKEY_SUPPORT_EMAIL"}},
 		{"css injection color", map[string]string{"LATCHKEY_BRAND_COLOR": "red;}body{"}, []string{"LATCHKEY_BRAND_COLOR"}},
 		// Issue 9.10: a named color passed here, then the server died at
 		// start in the mail templates. The same rule now applies everywhere.

@@ -81,7 +81,7 @@ func NewHandler(d Deps) *Handler {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.ErrorPage == nil {
-		d.ErrorPage = func(w http.ResponseWriter, _ *http.Request, status int, title, detail string) {
+		d.ErrorPage = func(w http.ResponseWriter, _ *http.Request, status int, title, detail string, _ ...string) {
 			http.Error(w, title+": "+detail, status)
 		}
 	}

@@ -177,7 +177,7 @@ func newHandlerEnv(t *testing.T) *handlerEnv {
 		Secret:     testSecret,
 		Replay:     &memReplay{seen: map[string]time.Time{}},
 		Secure:     true,
-		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, detail string, _ ...string) {
 			e.mu.Lock()
 			e.pages = append(e.pages, fmt.Sprintf("%d %s: %s", status, title, detail))
 			e.mu.Unlock()

@@ -727,6 +727,9 @@ func (s *Service) RevokeConsent(ctx context.Context, userID, clientID string) er
 	})
 }
 
+// DeleteGrace is how long a soft-deleted account can be restored.
+func (s *Service) DeleteGrace() time.Duration { return s.opts.DeleteGrace }
+
 // DeleteAccount soft-deletes the user after checking the password: the
 // account can no longer sign in, every session and token is revoked, and
 // an admin can restore it during the grace period.
