@@ -14,12 +14,12 @@ import (
 // change (?saved=…), so that a reload does not repeat the POST.
 func (s Strings) accountNotice(key string) string {
 	return map[string]string{
-		"profile":  s.Saved,
-		"email":    s.EmailChangeSent,
-		"password": s.PasswordChanged,
-		"session":  s.SessionEnded,
-		"app":      s.AppRevoked,
-		"identity": s.IdentityUnlinked,
+		"profile":     s.Saved,
+		"email":       s.EmailChangeSent,
+		"password":    s.PasswordChanged,
+		"session":     s.SessionEnded,
+		"app":         s.AppRevoked,
+		"identity":    s.IdentityUnlinked,
 		"mfa":         s.MFAEnabledNotice,
 		"mfa_removed": s.FactorRemoved,
 	}[key]
