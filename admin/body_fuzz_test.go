@@ -146,6 +146,8 @@ func FuzzDecodePatch(f *testing.F) {
 		`{"scopes":"openid"}`,
 		`{"scopes":[1]}`,
 		`{"first_party":"yes"}`,
+		`{"require_mfa":false,"first_party":true}`,
+		`{"require_mfa":null}`,
 		`{"public":true}`,
 		`{"client_secret":"x","nope":1}`,
 		`{"name":"a","name":"b"}`,
@@ -186,7 +188,7 @@ func FuzzDecodePatch(f *testing.F) {
 					}
 					got = d
 				}
-			case name == "first_party":
+			case name == "first_party" || name == "require_mfa":
 				var b *bool
 				b, err = p.boolean(name)
 				if b != nil {

@@ -55,6 +55,7 @@ func handleCreateClient(d Deps) http.Handler {
 			Audience               []string `json:"audience"`
 			Public                 bool     `json:"public"`
 			FirstParty             bool     `json:"first_party"`
+			RequireMFA             bool     `json:"require_mfa"`
 			AccessTokenFormat      string   `json:"access_token_format"`
 		}
 		if err := decodeJSON(w, r, &in, false); err != nil {
@@ -66,7 +67,7 @@ func handleCreateClient(d Deps) http.Handler {
 		c, sec, err := d.Accounts.CreateClient(r.Context(), accounts.ClientSpec{
 			Name: in.Name, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 			GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience, Public: in.Public, FirstParty: in.FirstParty,
-			AccessTokenFormat: storage.AccessTokenFormat(in.AccessTokenFormat),
+			RequireMFA: in.RequireMFA, AccessTokenFormat: storage.AccessTokenFormat(in.AccessTokenFormat),
 		})
 		if err != nil {
 			return clientErr(err)
@@ -92,7 +93,7 @@ func handleGetClient(d Deps) http.Handler {
 
 var (
 	clientPatchable = []string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audience", "first_party",
-		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl"}
+		"require_mfa", "access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl"}
 	clientProtected = map[string]string{
 		"client_id":      "cannot be changed",
 		"id":             "cannot be changed",
@@ -123,6 +124,9 @@ func handlePatchClient(d Deps) http.Handler {
 			}
 		}
 		if up.FirstParty, err = p.boolean("first_party"); err != nil {
+			return err
+		}
+		if up.RequireMFA, err = p.boolean("require_mfa"); err != nil {
 			return err
 		}
 		format, err := p.str("access_token_format", true)

@@ -31,11 +31,13 @@ func handleCreateTier(d Deps) http.Handler {
 			Name        *string `json:"name"`
 			Description *string `json:"description"`
 			IsDefault   *bool   `json:"is_default"`
+			RequireMFA  *bool   `json:"require_mfa"`
 		}
 		if err := decodeJSON(w, r, &in, false); err != nil {
 			return err
 		}
-		t, err := d.Accounts.CreateTier(r.Context(), accounts.TierSpec{Name: in.Name, Description: in.Description, IsDefault: in.IsDefault})
+		t, err := d.Accounts.CreateTier(r.Context(), accounts.TierSpec{Name: in.Name, Description: in.Description, IsDefault: in.IsDefault,
+			RequireMFA: in.RequireMFA})
 		if err != nil {
 			return err
 		}
@@ -65,7 +67,7 @@ var tierProtected = map[string]string{
 
 func handlePatchTier(d Deps) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
-		p, err := decodePatch(w, r, []string{"name", "description", "is_default"}, tierProtected)
+		p, err := decodePatch(w, r, []string{"name", "description", "is_default", "require_mfa"}, tierProtected)
 		if err != nil {
 			return err
 		}
@@ -77,6 +79,9 @@ func handlePatchTier(d Deps) http.Handler {
 			return err
 		}
 		if spec.IsDefault, err = p.boolean("is_default"); err != nil {
+			return err
+		}
+		if spec.RequireMFA, err = p.boolean("require_mfa"); err != nil {
 			return err
 		}
 		t, err := d.Accounts.UpdateTier(r.Context(), pathVar(r, "id"), spec)

@@ -163,13 +163,14 @@ type tierView struct {
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
 	IsDefault   bool      `json:"is_default"`
+	RequireMFA  bool      `json:"require_mfa"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func viewTier(t *storage.Tier) tierView {
 	return tierView{ID: t.ID, Name: t.Name, Description: t.Description, IsDefault: t.IsDefault,
-		CreatedAt: utc(t.CreatedAt), UpdatedAt: utc(t.UpdatedAt)}
+		RequireMFA: t.RequireMFA, CreatedAt: utc(t.CreatedAt), UpdatedAt: utc(t.UpdatedAt)}
 }
 
 type rateLimitView struct {
@@ -197,6 +198,7 @@ type clientView struct {
 	Audience               []string  `json:"audience"`
 	Public                 bool      `json:"public"`
 	FirstParty             bool      `json:"first_party"`
+	RequireMFA             bool      `json:"require_mfa"`
 	AccessTokenFormat      string    `json:"access_token_format"`
 	AccessTokenTTL         *string   `json:"access_token_ttl"`
 	RefreshTokenTTL        *string   `json:"refresh_token_ttl"`
@@ -220,8 +222,9 @@ func viewClient(c *storage.Client) clientView {
 	return clientView{
 		ClientID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), ResponseTypes: nonNil(c.ResponseTypes), Scopes: nonNil(c.Scopes),
-		Audience: nonNil(c.Audience), Public: c.Public, FirstParty: c.FirstParty, AccessTokenFormat: string(c.AccessTokenFormat),
-		AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL), IDTokenTTL: ttl(c.IDTokenTTL),
+		Audience: nonNil(c.Audience), Public: c.Public, FirstParty: c.FirstParty, RequireMFA: c.RequireMFA,
+		AccessTokenFormat: string(c.AccessTokenFormat),
+		AccessTokenTTL:    ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL), IDTokenTTL: ttl(c.IDTokenTTL),
 		AuthCodeTTL: ttl(c.AuthCodeTTL), CreatedAt: utc(c.CreatedAt),
 	}
 }

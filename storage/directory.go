@@ -17,8 +17,11 @@ type Tier struct {
 	Name        string // unique, case-insensitive
 	Description string
 	IsDefault   bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// RequireMFA makes every sign-in of a user on this tier use a second
+	// factor, whichever client asks.
+	RequireMFA bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // RateLimit is one limit of a tier: Limit events per Period for requests
@@ -135,7 +138,8 @@ type Tiers interface {
 	// GetDefaultTier returns the default tier; ErrNotFound when none.
 	GetDefaultTier(ctx context.Context) (*Tier, error)
 	ListTiers(ctx context.Context) ([]Tier, error)
-	// UpdateTier writes name, description and is_default (see CreateTier).
+	// UpdateTier writes name, description, is_default and require_mfa (see
+	// CreateTier).
 	UpdateTier(ctx context.Context, t *Tier) error
 	// DeleteTier removes a tier; ErrConflict when users are on it or it is
 	// the default.

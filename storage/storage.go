@@ -140,7 +140,10 @@ type Client struct {
 	Public                 bool
 	FirstParty             bool // consent is skipped
 	AccessTokenFormat      AccessTokenFormat
-	CreatedAt              time.Time
+	// RequireMFA makes every sign-in to this client use a second factor
+	// (issue 10 §3); a user without one is taken to enrolment first.
+	RequireMFA bool
+	CreatedAt  time.Time
 
 	// Token lifetimes for this client; 0 means the server's default.
 	AccessTokenTTL  time.Duration

@@ -29,6 +29,7 @@ type clientJSON struct {
 	Audience               []string  `json:"audience"`
 	Public                 bool      `json:"public"`
 	FirstParty             bool      `json:"first_party"`
+	RequireMFA             bool      `json:"require_mfa"`
 	AccessTokenFormat      string    `json:"access_token_format"`
 	CreatedAt              time.Time `json:"created_at"`
 }
@@ -44,7 +45,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		ID: c.ID, Secret: secret, Name: c.Name,
 		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs),
 		GrantTypes: nz(c.GrantTypes), Scopes: nz(c.Scopes), Audience: nz(c.Audience), Public: c.Public, FirstParty: c.FirstParty,
-		AccessTokenFormat: string(c.AccessTokenFormat), CreatedAt: c.CreatedAt.UTC(),
+		RequireMFA: c.RequireMFA, AccessTokenFormat: string(c.AccessTokenFormat), CreatedAt: c.CreatedAt.UTC(),
 	}
 }
 
@@ -113,6 +114,7 @@ func (e *env) clientsCmd() *cobra.Command {
 	f.StringArrayVar(&spec.Audience, "audience", nil, audienceUsage+" (repeatable)")
 	f.BoolVar(&spec.Public, "public", false, "public client (no secret; PKCE required)")
 	f.BoolVar(&spec.FirstParty, "first-party", false, "skip the consent page for this client")
+	f.BoolVar(&spec.RequireMFA, "require-mfa", false, requireMFAUsage)
 	f.StringVar(&format, "access-token-format", "opaque", "opaque or jwt (RFC 9068)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVar(&isAdmin, "admin", false, "an admin API client: client_credentials with every admin scope (bootstraps the first admin)")
@@ -176,6 +178,8 @@ func (e *env) clientsCmd() *cobra.Command {
 	return cmd
 }
 
+const requireMFAUsage = "every sign-in to this client must use a second factor; a user without one enrols first"
+
 const audienceUsage = "resource server (an absolute URI) the client may ask access tokens for with resource= (RFC 8707); " +
 	"a token asked for none is for the client itself"
 
@@ -185,7 +189,7 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 	var (
 		name, scope, format                      string
 		redirects, logoutRedirects, grants, auds []string
-		firstParty, asJSON                       bool
+		firstParty, requireMFA, asJSON           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -223,6 +227,9 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 			if fl.Changed("first-party") {
 				up.FirstParty = &firstParty
 			}
+			if fl.Changed("require-mfa") {
+				up.RequireMFA = &requireMFA
+			}
 			if fl.Changed("access-token-format") {
 				f := storage.AccessTokenFormat(format)
 				up.AccessTokenFormat = &f
@@ -251,6 +258,7 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 	f.StringVar(&scope, "scope", "", "space-separated scopes the client may request (replaces them; revokes the client's tokens)")
 	f.StringArrayVar(&auds, "audience", nil, audienceUsage+" (repeatable; replaces the list; removing one revokes the client's tokens)")
 	f.BoolVar(&firstParty, "first-party", false, "skip the consent page for this client (--first-party=false asks again)")
+	f.BoolVar(&requireMFA, "require-mfa", false, requireMFAUsage+" (--require-mfa=false stops requiring it)")
 	f.StringVar(&format, "access-token-format", "", "opaque or jwt (RFC 9068)")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd

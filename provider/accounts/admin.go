@@ -417,6 +417,9 @@ func (s *Service) RecordAudit(ctx context.Context, action, target, reason string
 type TierSpec struct {
 	Name, Description *string
 	IsDefault         *bool
+	// RequireMFA makes every sign-in of the tier's users use a second
+	// factor, whichever client asks.
+	RequireMFA *bool
 }
 
 func checkTierName(name string) (string, error) {
@@ -444,6 +447,9 @@ func (s *Service) CreateTier(ctx context.Context, spec TierSpec) (*storage.Tier,
 	if spec.IsDefault != nil {
 		t.IsDefault = *spec.IsDefault
 	}
+	if spec.RequireMFA != nil {
+		t.RequireMFA = *spec.RequireMFA
+	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.CreateTier(ctx, t); err != nil {
 			if errors.Is(err, storage.ErrDuplicate) {
@@ -451,7 +457,8 @@ func (s *Service) CreateTier(ctx context.Context, spec TierSpec) (*storage.Tier,
 			}
 			return err
 		}
-		return s.audit(ctx, AuditTierCreate, t.ID, "", map[string]any{"name": t.Name, "default": t.IsDefault})
+		return s.audit(ctx, AuditTierCreate, t.ID, "", map[string]any{"name": t.Name, "default": t.IsDefault,
+			"require_mfa": t.RequireMFA})
 	})
 	if err != nil {
 		return nil, err
@@ -481,6 +488,9 @@ func (s *Service) UpdateTier(ctx context.Context, id string, spec TierSpec) (*st
 			return nil, invalid("is_default", "make another tier the default instead")
 		}
 		t.IsDefault, changes["is_default"] = *spec.IsDefault, *spec.IsDefault
+	}
+	if spec.RequireMFA != nil {
+		t.RequireMFA, changes["require_mfa"] = *spec.RequireMFA, *spec.RequireMFA
 	}
 	t.UpdatedAt = s.now().UTC()
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
@@ -596,12 +606,17 @@ func (s *Service) UserRateLimits(ctx context.Context, userID string) (*storage.T
 	return t, limits, err
 }
 
-// tierCache keeps tiers and their limits for token claims: they change
-// rarely, and every sign-in with the tier scope would otherwise read them.
+// tierCache keeps tiers and their limits for token claims and the MFA
+// policy: they change rarely, and every sign-in would otherwise read them.
 type tierCache struct {
 	mu      sync.Mutex
-	tiers   map[string]TierClaims
+	tiers   map[string]cachedTier
 	fetched time.Time
+}
+
+type cachedTier struct {
+	claims     TierClaims
+	requireMFA bool
 }
 
 // TierClaims is what tokens say about a user's tier.
@@ -616,6 +631,35 @@ func (s *Service) forgetTiers() {
 	s.tiers.mu.Unlock()
 }
 
+// tierCacheTTL bounds how long another replica's tier change takes to
+// show up here (changes made through this Service show at once).
+const tierCacheTTL = 10 * time.Second
+
+// cachedTier returns tier id from the cache, loading every tier when the
+// cache is empty or older than tierCacheTTL. found is false for a tier
+// the store does not have; err is a failed load.
+func (s *Service) cachedTier(ctx context.Context, id string) (ct cachedTier, found bool, err error) {
+	s.tiers.mu.Lock()
+	defer s.tiers.mu.Unlock()
+	if s.tiers.tiers == nil || s.now().Sub(s.tiers.fetched) > tierCacheTTL {
+		ts, err := s.store.ListTiers(ctx)
+		if err != nil {
+			return cachedTier{}, false, fmt.Errorf("loading tiers: %w", err)
+		}
+		m := make(map[string]cachedTier, len(ts))
+		for _, t := range ts {
+			limits, err := s.store.RateLimits(ctx, t.ID)
+			if err != nil {
+				return cachedTier{}, false, fmt.Errorf("loading rate limits of tier %s: %w", t.ID, err)
+			}
+			m[t.ID] = cachedTier{claims: TierClaims{Name: t.Name, RateLimits: limits}, requireMFA: t.RequireMFA}
+		}
+		s.tiers.tiers, s.tiers.fetched = m, s.now()
+	}
+	ct, found = s.tiers.tiers[id]
+	return ct, found, nil
+}
+
 // TierClaims returns the user's tier and limits (ok=false when the user
 // has none), from a cache refreshed every 10 s so that other replicas'
 // changes show up.
@@ -623,27 +667,40 @@ func (s *Service) TierClaims(ctx context.Context, u *storage.User) (TierClaims, 
 	if u.TierID == "" {
 		return TierClaims{}, false
 	}
-	s.tiers.mu.Lock()
-	defer s.tiers.mu.Unlock()
-	if s.tiers.tiers == nil || s.now().Sub(s.tiers.fetched) > 10*time.Second {
-		ts, err := s.store.ListTiers(ctx)
-		if err != nil {
-			s.log.Warn("loading tiers", "err", err)
-			return TierClaims{}, false
-		}
-		m := make(map[string]TierClaims, len(ts))
-		for _, t := range ts {
-			limits, err := s.store.RateLimits(ctx, t.ID)
-			if err != nil {
-				s.log.Warn("loading tier rate limits", "tier", t.ID, "err", err)
-				return TierClaims{}, false
-			}
-			m[t.ID] = TierClaims{Name: t.Name, RateLimits: limits}
-		}
-		s.tiers.tiers, s.tiers.fetched = m, s.now()
+	ct, ok, err := s.cachedTier(ctx, u.TierID)
+	if err != nil {
+		s.log.Warn("tier claims", "err", err)
+		return TierClaims{}, false
 	}
-	tc, ok := s.tiers.tiers[u.TierID]
-	return tc, ok
+	return ct.claims, ok
+}
+
+// TierRequiresMFA reports whether the user's tier requires a second
+// factor at sign-in (false for a user on no tier), from the same cache as
+// TierClaims. When the tiers cannot be read it answers true: asking for a
+// factor that was not needed is an inconvenience, skipping one that was
+// is a hole, and a store that cannot list tiers fails the sign-in soon
+// anyway.
+func (s *Service) TierRequiresMFA(ctx context.Context, u *storage.User) bool {
+	if u == nil || u.TierID == "" {
+		return false
+	}
+	ct, ok, err := s.cachedTier(ctx, u.TierID)
+	if err != nil {
+		s.log.Warn("tier MFA policy", "user", u.ID, "err", err)
+		return true
+	}
+	if !ok {
+		// A tier created on another replica since the last load: read
+		// again rather than wait out the TTL, since users cannot be on a
+		// tier that does not exist (foreign key).
+		s.forgetTiers()
+		if ct, ok, err = s.cachedTier(ctx, u.TierID); err != nil {
+			s.log.Warn("tier MFA policy", "user", u.ID, "err", err)
+			return true
+		}
+	}
+	return ok && ct.requireMFA
 }
 
 // ---- import ----

@@ -27,6 +27,8 @@ type ClientSpec struct {
 	Public            bool
 	FirstParty        bool
 	AccessTokenFormat storage.AccessTokenFormat // default: opaque
+	// RequireMFA makes every sign-in to the client use a second factor.
+	RequireMFA bool
 }
 
 // GrantTypes are the OAuth 2.0 grants Latchkey supports: what a client may
@@ -59,7 +61,8 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*storage.C
 			return fmt.Errorf("creating client: %w", err)
 		}
 		return s.audit(ctx, AuditClientCreate, c.ID, "", map[string]any{"name": c.Name, "grant_types": c.GrantTypes,
-			"scopes": c.Scopes, "audience": c.Audience, "public": c.Public, "first_party": c.FirstParty})
+			"scopes": c.Scopes, "audience": c.Audience, "public": c.Public, "first_party": c.FirstParty,
+			"require_mfa": c.RequireMFA})
 	})
 	if err != nil {
 		return nil, "", err
@@ -77,7 +80,7 @@ type ClientUpdate struct {
 	Name                                 *string
 	RedirectURIs, PostLogoutRedirectURIs *[]string
 	GrantTypes, Scopes, Audience         *[]string
-	FirstParty                           *bool
+	FirstParty, RequireMFA               *bool
 	AccessTokenFormat                    *storage.AccessTokenFormat
 	AccessTokenTTL, RefreshTokenTTL      *time.Duration
 	IDTokenTTL, AuthCodeTTL              *time.Duration
@@ -93,7 +96,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	}
 	spec := ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Audience: c.Audience, Public: c.Public, FirstParty: c.FirstParty,
-		AccessTokenFormat: c.AccessTokenFormat}
+		AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA}
 	changes := map[string]any{}
 	patch(&spec.Name, up.Name, "name", changes)
 	patch(&spec.RedirectURIs, up.RedirectURIs, "redirect_uris", changes)
@@ -102,6 +105,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	patch(&spec.Scopes, up.Scopes, "scopes", changes)
 	patch(&spec.Audience, up.Audience, "audience", changes)
 	patch(&spec.FirstParty, up.FirstParty, "first_party", changes)
+	patch(&spec.RequireMFA, up.RequireMFA, "require_mfa", changes)
 	patch(&spec.AccessTokenFormat, up.AccessTokenFormat, "access_token_format", changes)
 	next, err := clientFromSpec(spec)
 	if err != nil {
@@ -209,6 +213,7 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 		Public:                 spec.Public,
 		FirstParty:             spec.FirstParty,
 		AccessTokenFormat:      spec.AccessTokenFormat,
+		RequireMFA:             spec.RequireMFA,
 	}
 	if c.Name == "" || len(c.Name) > 200 {
 		return nil, invalid("name", "is required (at most 200 characters)")

@@ -20,11 +20,11 @@ import (
 
 // ---- tiers ----
 
-const tierCols = `id, name, description, is_default, created_at, updated_at`
+const tierCols = `id, name, description, is_default, created_at, updated_at, require_mfa`
 
 func scanTier(r rowScanner) (*storage.Tier, error) {
 	var t storage.Tier
-	err := r.Scan(&t.ID, &t.Name, &t.Description, &t.IsDefault, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt})
+	err := r.Scan(&t.ID, &t.Name, &t.Description, &t.IsDefault, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt}, &t.RequireMFA)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +82,8 @@ func (s *SQLStore) CreateTier(ctx context.Context, t *storage.Tier) error {
 				return fmt.Errorf("storage: create tier %s: %w", t.ID, s.tierErr(err))
 			}
 		}
-		_, err := s.exec(ctx, `INSERT INTO tiers (`+tierCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.ID, t.Name, t.Description, t.IsDefault, s.ts(t.CreatedAt), s.ts(t.UpdatedAt))
+		_, err := s.exec(ctx, `INSERT INTO tiers (`+tierCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Description, t.IsDefault, s.ts(t.CreatedAt), s.ts(t.UpdatedAt), t.RequireMFA)
 		if err != nil {
 			return fmt.Errorf("storage: create tier %s: %w", t.ID, s.tierErr(err))
 		}
@@ -130,7 +130,7 @@ func (s *SQLStore) ListTiers(ctx context.Context) ([]storage.Tier, error) {
 	return out, nil
 }
 
-// UpdateTier writes name, description and is_default and advances
+// UpdateTier writes name, description, is_default and require_mfa and advances
 // UpdatedAt. When t.IsDefault, the previous default stops being one.
 // ErrNotFound when missing, ErrDuplicate when the name is taken.
 func (s *SQLStore) UpdateTier(ctx context.Context, t *storage.Tier) error {
@@ -141,8 +141,8 @@ func (s *SQLStore) UpdateTier(ctx context.Context, t *storage.Tier) error {
 				return fmt.Errorf("storage: update tier %s: %w", t.ID, s.tierErr(err))
 			}
 		}
-		res, err := s.exec(ctx, `UPDATE tiers SET name = ?, description = ?, is_default = ?, updated_at = ? WHERE id = ?`,
-			t.Name, t.Description, t.IsDefault, s.ts(next), t.ID)
+		res, err := s.exec(ctx, `UPDATE tiers SET name = ?, description = ?, is_default = ?, require_mfa = ?, updated_at = ? WHERE id = ?`,
+			t.Name, t.Description, t.IsDefault, t.RequireMFA, s.ts(next), t.ID)
 		if err != nil {
 			return fmt.Errorf("storage: update tier %s: %w", t.ID, s.tierErr(err))
 		}

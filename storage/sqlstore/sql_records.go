@@ -327,7 +327,7 @@ func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) e
 
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
 	scopes, audience, public, first_party, access_token_format, created_at,
-	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns`
+	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns, require_mfa`
 
 func scanClient(r rowScanner) (*storage.Client, error) {
 	var c storage.Client
@@ -335,7 +335,7 @@ func scanClient(r rowScanner) (*storage.Client, error) {
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, listDest{&c.RedirectURIs}, listDest{&c.PostLogoutRedirectURIs},
 		listDest{&c.GrantTypes}, listDest{&c.ResponseTypes}, listDest{&c.Scopes}, listDest{&c.Audience},
 		&c.Public, &c.FirstParty, &format, timeDest{&c.CreatedAt},
-		(*int64)(&c.AccessTokenTTL), (*int64)(&c.RefreshTokenTTL), (*int64)(&c.IDTokenTTL), (*int64)(&c.AuthCodeTTL))
+		(*int64)(&c.AccessTokenTTL), (*int64)(&c.RefreshTokenTTL), (*int64)(&c.IDTokenTTL), (*int64)(&c.AuthCodeTTL), &c.RequireMFA)
 	if err != nil {
 		return nil, err
 	}
@@ -360,11 +360,11 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *storage.Client) error {
 	if len(c.SecretHash) > 0 {
 		secret = c.SecretHash
 	}
-	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
 		string(c.AccessTokenFormat), s.ts(c.CreatedAt),
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), int64(c.AuthCodeTTL))
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), int64(c.AuthCodeTTL), c.RequireMFA)
 	if err != nil {
 		return fmt.Errorf("storage: create client %s: %w", c.ID, s.mapErr(err))
 	}
@@ -420,11 +420,11 @@ func (s *SQLStore) UpdateClient(ctx context.Context, c *storage.Client) error {
 	return s.updateOne(ctx, "update client "+c.ID, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?, public = ?,
 		first_party = ?, access_token_format = ?, access_token_ttl_ns = ?, refresh_token_ttl_ns = ?,
-		id_token_ttl_ns = ?, auth_code_ttl_ns = ? WHERE id = ?`,
+		id_token_ttl_ns = ?, auth_code_ttl_ns = ?, require_mfa = ? WHERE id = ?`,
 		c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
 		string(c.AccessTokenFormat), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL),
-		int64(c.AuthCodeTTL), c.ID)
+		int64(c.AuthCodeTTL), c.RequireMFA, c.ID)
 }
 
 // DeleteClient removes a client; its codes, tokens, PKCE/OIDC/PAR

@@ -40,6 +40,7 @@ var directoryTests = []struct {
 	{"HardDeleteUser", testHardDeleteUser},
 	{"Stats", testStats},
 	{"UpdateClient", testUpdateClient},
+	{"MFAPolicy", testMFAPolicy},
 }
 
 // ---- tiers ----
