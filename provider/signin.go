@@ -179,10 +179,13 @@ func (p *Provider) state(ctx context.Context, ch *Challenge) (signInState, []str
 // the request asks for it (acr_values, step-up), or the client or the
 // person's tier requires it.
 func (p *Provider) policyRequiresMFA(ctx context.Context, client *storage.Client, user *storage.User, form url.Values) (bool, error) {
-	if slices.Contains(strings.Fields(form.Get("acr_values")), ACRMFA) {
+	switch {
+	case slices.Contains(strings.Fields(form.Get("acr_values")), ACRMFA):
+		return true, nil
+	case client != nil && client.RequireMFA:
 		return true, nil
 	}
-	return false, nil
+	return p.accounts.TierRequiresMFA(ctx, user), nil
 }
 
 // hasFactor reports whether the person has a confirmed second factor.

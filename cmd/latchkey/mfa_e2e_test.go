@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -350,4 +351,63 @@ func TestEndToEndSessionOnlyAtFinish(t *testing.T) {
 	if acct.url.Path != "/account" || acct.status != http.StatusOK || sessions() != 2 {
 		t.Fatalf("after the code: %d %s, %d sessions", acct.status, acct.url, sessions())
 	}
+}
+
+// A client (or tier) that requires two factors takes a person without a
+// factor to enrolment in the middle of the sign-in: QR page, code,
+// recovery codes, then on to the client with amr "mfa".
+func TestEndToEndEnrolmentRequired(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := startServer(t, dsn, nil)
+		const pw = "ola's long password"
+		s.createUser("ola", pw)
+		rp := newMFARP(t, s, "--first-party", "--require-mfa")
+		b := newBrowser(t, callback)
+		p, pkce := rp.start(b)
+		en := password(b, p, "ola", pw)
+		if en.url.Path != "/login/enrol" || !strings.Contains(en.body, `<img class="qr" src="data:image/png;base64,`) {
+			t.Fatalf("expected the enrolment page, got %d %s\n%s", en.status, en.url, en.body)
+		}
+		secret := strings.ReplaceAll(field(t, regexp.MustCompile(`<code class="secret"[^>]*>([^<]+)</code>`), en.body), " ", "")
+		form := url.Values{"csrf_token": {field(t, reCSRF, en.body)}, "challenge": {field(t, reChallenge, en.body)},
+			"factor_id": {field(t, regexp.MustCompile(`name="factor_id" value="([^"]+)"`), en.body)}}
+		form.Set("code", "000000")
+		if wrong := b.post(s.issuer+"/login/enrol", form); wrong.status != http.StatusUnprocessableEntity || wrong.url.Path != "/login/enrol" {
+			t.Fatalf("wrong code at enrolment: %d %s", wrong.status, wrong.url)
+		}
+		form.Set("code", totpCode(t, secret, time.Now()))
+		codes := b.post(s.issuer+"/login/enrol", form)
+		if n := strings.Count(codes.body, "<li><code>"); codes.status != http.StatusOK || n != 10 {
+			t.Fatalf("recovery codes page: %d, %d codes\n%s", codes.status, n, codes.body)
+		}
+		next := field(t, regexp.MustCompile(`<a class="button" href="([^"]+)"`), codes.body)
+		c, _ := rp.redeem(callbackOf(t, b.get(s.issuer+strings.ReplaceAll(next, "&amp;", "&"))), pkce)
+		if !slices.Contains(c.AMR, "mfa") || c.ACR != "urn:latchkey:acr:mfa" {
+			t.Fatalf("after enrolment: %+v", c)
+		}
+
+		// A tier's require_mfa does the same for a client that does not.
+		s.createUser("uma", pw)
+		adm := s.createClient("--admin")
+		cc := &clientcredentials.Config{ClientID: adm.ID, ClientSecret: adm.Secret, TokenURL: s.issuer + "/oauth2/token", Scopes: []string{"admin"}}
+		at, err := cc.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, tier := s.adminCall(t, at.AccessToken, http.MethodPost, "/v1/tiers", map[string]any{"name": "secure", "require_mfa": true})
+		if st != http.StatusCreated || tier["require_mfa"] != true {
+			t.Fatalf("create tier: %d %v", st, tier)
+		}
+		_, found := s.adminCall(t, at.AccessToken, http.MethodGet, "/v1/users?q=uma", nil)
+		uma := found["users"].([]any)[0].(map[string]any)["id"].(string)
+		if st, out := s.adminCall(t, at.AccessToken, http.MethodPut, "/v1/users/"+uma+"/tier", map[string]any{"tier": tier["id"]}); st != http.StatusOK {
+			t.Fatalf("assign tier: %d %v", st, out)
+		}
+		plain := newMFARP(t, s, "--first-party")
+		b2 := newBrowser(t, callback)
+		p, _ = plain.start(b2)
+		if en := password(b2, p, "uma", pw); en.url.Path != "/login/enrol" {
+			t.Fatalf("tier with require_mfa: landed at %s", en.url)
+		}
+	})
 }
