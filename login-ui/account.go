@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/latchkey/latchkey/provider/accounts"
@@ -22,6 +23,7 @@ func (s Strings) accountNotice(key string) string {
 		"identity":    s.IdentityUnlinked,
 		"mfa":         s.MFAEnabledNotice,
 		"mfa_removed": s.FactorRemoved,
+		"passkey":     s.PasskeyAdded,
 	}[key]
 }
 
@@ -69,6 +71,8 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, ses
 	for _, s := range sessions {
 		data.SessionRows = append(data.SessionRows, sessionRow{SessionView: s, Device: u.devices.Name(s.UserAgent)})
 	}
+	data.Passkeys = u.accounts.PasskeysEnabled()
+	data.HasTOTP = slices.ContainsFunc(data.Factors, func(f storage.Factor) bool { return f.Type == storage.FactorTOTP })
 	data.DeleteNote = u.pages.t.deleteNote(u.cfg.DeleteGrace, u.pages.brand.SupportEmail)
 	data.Title = u.pages.t.AccountTitle
 	data.Account, data.HasPassword, data.Sessions, data.Consents = user, user.PasswordHash != "", sessions, consents

@@ -72,12 +72,7 @@ func (u *UI) handleLogin() http.Handler {
 		if !ok {
 			return
 		}
-		data := page{Title: t.SignInTitle, Challenge: challengeID, Next: next, CSRF: u.flow.CSRFToken(w, r, "login"),
-			Register: u.cfg.RegistrationEnabled, Upstreams: u.cfg.Upstreams}
-		if ch != nil {
-			data.Client = ch.Client
-			data.Login = ch.LoginHint
-		}
+		data := u.loginPage(w, r, ch, challengeID, next)
 		if r.Method == http.MethodGet {
 			if ch == nil {
 				if _, user, err := u.flow.CurrentSession(r); err == nil {
@@ -152,6 +147,17 @@ func (u *UI) handleLogin() http.Handler {
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
+}
+
+// loginPage is the sign-in page's data for ch (nil: a direct sign-in).
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request, ch *provider.Challenge, challengeID, next string) page {
+	data := page{Title: u.pages.t.SignInTitle, Challenge: challengeID, Next: next, CSRF: u.flow.CSRFToken(w, r, "login"),
+		Register: u.cfg.RegistrationEnabled, Upstreams: u.cfg.Upstreams, Passkeys: u.accounts.PasskeysEnabled()}
+	if ch != nil {
+		data.Client = ch.Client
+		data.Login = ch.LoginHint
+	}
+	return data
 }
 
 // challenge loads the pending authorization named by id ("" is none). It

@@ -49,8 +49,7 @@ func (u *UI) handleSecondFactor() http.Handler {
 		if !ok {
 			return
 		}
-		data := page{Title: t.SecondFactorTitle, Challenge: ch.ID, Client: ch.Client,
-			CSRF: u.flow.CSRFToken(w, r, "second-factor")}
+		data := u.secondFactorPage(w, r, ch)
 		if r.Method == http.MethodGet {
 			u.pages.render(w, http.StatusOK, "secondfactor", data)
 			return
@@ -90,6 +89,19 @@ func (u *UI) handleSecondFactor() http.Handler {
 		}
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
+}
+
+// secondFactorPage is the second-factor page's data: the code form, and
+// the passkey button when the person has one.
+func (u *UI) secondFactorPage(w http.ResponseWriter, r *http.Request, ch *provider.Challenge) page {
+	data := page{Title: u.pages.t.SecondFactorTitle, Challenge: ch.ID, Client: ch.Client,
+		CSRF: u.flow.CSRFToken(w, r, "second-factor")}
+	if u.accounts.PasskeysEnabled() {
+		if fs, _, err := u.accounts.ListFactors(r.Context(), ch.UserID); err == nil {
+			data.Passkeys = hasPasskey(fs)
+		}
+	}
+	return data
 }
 
 // handleEnrol sets up an authenticator app for a person whose sign-in

@@ -56,6 +56,8 @@ type Strings struct {
 	RecoveryCodesTitle, RecoveryCodesText                                     string
 	MFASection, MFAOff, MFAOn, SetUpApp, Remove, NewRecoveryCodes, CodesLeft  string
 	TechnicalDetails                                                          string
+	SignInWithPasskey, UsePasskey, AddPasskey, PasskeyName, PasskeyFailed     string
+	PasskeyAdded, PasskeysText                                                string
 	MFAEnabledNotice, FactorRemoved, LastUsed, Never, DeleteGraceText         string
 	DeleteSupportText                                                         string
 
@@ -191,6 +193,13 @@ var English = Strings{
 	EnrolCode:          "Code from the app",
 	RecoveryCodesTitle: "Your recovery codes",
 	MFASection:         "Two-step verification",
+	SignInWithPasskey:  "Sign in with a passkey",
+	UsePasskey:         "Use a passkey instead",
+	AddPasskey:         "Add a passkey",
+	PasskeyName:        "Name for this passkey",
+	PasskeyFailed:      "The passkey could not be used. Try again, or use another way.",
+	PasskeyAdded:       "The passkey was added.",
+	PasskeysText:       "A passkey signs you in with your fingerprint, face or screen lock, without a password.",
 	TechnicalDetails:   "Technical details",
 	MFAOff:             "Two-step verification is off. Turn it on to ask for a code from your phone after your password.",
 	MFAOn:              "Two-step verification is on. Signing in asks for a code after your password.",

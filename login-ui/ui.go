@@ -83,6 +83,14 @@ type Accounts interface {
 	ListFactors(ctx context.Context, userID string) ([]storage.Factor, int, error)
 	DeleteFactor(ctx context.Context, userID, factorID string, proof accounts.FactorProof) error
 	RegenerateRecoveryCodes(ctx context.Context, userID string, proof accounts.FactorProof) ([]string, error)
+	// Passkeys
+	PasskeysEnabled() bool
+	BeginPasskeySignIn() (options, state []byte, err error)
+	FinishPasskeySignIn(ctx context.Context, state, response []byte) (*storage.User, []string, error)
+	BeginPasskeySecondFactor(ctx context.Context, userID string) (options, state []byte, err error)
+	FinishPasskeySecondFactor(ctx context.Context, userID string, state, response []byte) (string, error)
+	BeginPasskeyRegistration(ctx context.Context, userID string) (options, state []byte, err error)
+	FinishPasskeyRegistration(ctx context.Context, userID, name string, state, response []byte) ([]string, error)
 }
 
 var _ Accounts = (*accounts.Service)(nil)
@@ -114,8 +122,12 @@ type Config struct {
 	// DeleteGrace is how long a deleted account can be restored (the
 	// account page says so); 0 says nothing.
 	DeleteGrace time.Duration
-	Limits      Limits
-	Upstreams   []Upstream
+	// Ceremonies seals the passkey ceremony cookie; nil with passkeys off.
+	Ceremonies Sealer
+	// SecureCookies: the issuer is https, cookies get Secure.
+	SecureCookies bool
+	Limits        Limits
+	Upstreams     []Upstream
 	// Metrics counts sign-in outcomes; nil counts nothing.
 	Metrics interface{ SignIn(outcome string) }
 }
@@ -219,6 +231,8 @@ type page struct {
 	RecoveryCodes []string
 	FormAction    string // where the enrolment form posts
 	Technical     string // the error page's developer detail, folded away
+	Passkeys      bool   // offer passkeys (sign-in, second factor, account page)
+	HasTOTP       bool   // the account page: an authenticator app is set up
 	// The account page
 	SessionRows  []sessionRow
 	Factors      []storage.Factor

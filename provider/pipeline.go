@@ -82,23 +82,20 @@ const (
 	AMROTP       = "otp" // a TOTP or recovery code
 	AMRHardware  = "hwk" // a passkey bound to a device
 	AMRSoftware  = "swk" // a synced passkey
-	AMRUserVerif = "user"
 	AMRFederated = "fed"
 	AMRMulti     = "mfa"
 )
 
 // multiFactor reports whether amr proves two factors: a password or an
-// upstream sign-in plus a one-time code or a passkey, or a passkey with
-// user verification alone (something the person has and is or knows).
+// upstream sign-in plus a one-time code or a passkey. A passwordless
+// passkey sign-in with user verification (something the person has, and
+// is or knows) arrives as [hwk|swk, mfa] from provider/accounts.
 func multiFactor(amr []string) bool {
 	if slices.Contains(amr, AMRMulti) {
 		return true
 	}
 	first := slices.Contains(amr, AMRPassword) || slices.Contains(amr, AMRFederated)
 	second := slices.Contains(amr, AMROTP) || slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware)
-	if (slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware)) && slices.Contains(amr, AMRUserVerif) {
-		return true
-	}
 	return first && second
 }
 
@@ -111,8 +108,11 @@ func combineAMR(before []string, added ...string) []string {
 			out = append(out, a)
 		}
 	}
+	// "mfa" goes last, whether a step asserted it (a passwordless
+	// passkey) or the combination earns it.
+	multi := multiFactor(out)
 	out = slices.DeleteFunc(out, func(a string) bool { return a == AMRMulti })
-	if multiFactor(out) {
+	if multi {
 		out = append(out, AMRMulti)
 	}
 	return out

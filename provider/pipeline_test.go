@@ -24,7 +24,7 @@ func TestDecide(t *testing.T) {
 		{"step-up on an existing session", signInState{SignedIn: true, AMR: pwd, HasFactor: true, PolicyMFA: true}, StepSecondFactor},
 		{"policy, no factor: enrol", signInState{SignedIn: true, AMR: pwd, FreshLogin: true, PolicyMFA: true}, StepEnrol},
 		{"policy met by the session", signInState{SignedIn: true, AMR: both, PolicyMFA: true, HasFactor: true}, StepFinish},
-		{"passkey with user verification counts as both", signInState{SignedIn: true, AMR: []string{AMRHardware, AMRUserVerif}, FreshLogin: true, HasFactor: true, PolicyMFA: true}, StepFinish},
+		{"passkey with user verification counts as both", signInState{SignedIn: true, AMR: []string{AMRHardware, AMRMulti}, FreshLogin: true, HasFactor: true, PolicyMFA: true}, StepFinish},
 		{"second factor before consent", signInState{SignedIn: true, AMR: pwd, FreshLogin: true, HasFactor: true, ConsentNeeded: true}, StepSecondFactor},
 		{"consent after both factors", signInState{SignedIn: true, AMR: both, FreshLogin: true, HasFactor: true, ConsentNeeded: true}, StepConsent},
 		{"consent given", signInState{SignedIn: true, AMR: pwd, ConsentNeeded: true, ConsentDone: true}, StepFinish},
@@ -49,6 +49,7 @@ func TestCombineAMRAndACR(t *testing.T) {
 		{[]string{"pwd", "otp", "mfa"}, []string{"otp"}, []string{"pwd", "otp", "mfa"}, ACRMFA},
 		{[]string{"fed"}, nil, []string{"fed"}, ACRFederated},
 		{[]string{"pwd"}, []string{"hwk"}, []string{"pwd", "hwk", "mfa"}, ACRMFA},
+		{nil, []string{"swk", "mfa"}, []string{"swk", "mfa"}, ACRMFA},
 	} {
 		got := combineAMR(tc.before, tc.added...)
 		if !slices.Equal(got, tc.want) {

@@ -67,6 +67,12 @@ type Factors interface {
 	ConsumeRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error
 	// CountRecoveryCodes is how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// GetFactorByCredentialID finds the WebAuthn factor with that
+	// credential id (a passkey sign-in names no user first).
+	GetFactorByCredentialID(ctx context.Context, credentialID []byte) (*Factor, error)
+	// UpdateFactorCredential stores a WebAuthn factor's record after a
+	// use (its signature counter and flags) and the time of use.
+	UpdateFactorCredential(ctx context.Context, userID, id, credential string, at time.Time) error
 	// UsersWithMFA reports which of userIDs have a confirmed factor (one
 	// statement for a page of users).
 	UsersWithMFA(ctx context.Context, userIDs []string) (map[string]bool, error)

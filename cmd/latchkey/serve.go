@@ -144,6 +144,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	})
 	uiCfg.Upstreams = fed.Buttons()
 	uiCfg.DeleteGrace = a.accounts.DeleteGrace()
+	uiCfg.SecureCookies = strings.HasPrefix(cfg.Issuer, "https://")
+	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeWebAuthn); err == nil {
+		uiCfg.Ceremonies = s
+	}
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
 
 	pub := mux.NewRouter()
@@ -248,7 +252,13 @@ func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mail
 	} else {
 		log.Error("TOTP secrets cannot be sealed", "err", err)
 	}
+	// Passkeys need a relying party id: the issuer's host.
+	wa, err := accounts.NewWebAuthn(cfg.Issuer, cfg.BrandName)
+	if err != nil {
+		log.Info("passkeys are off", "reason", err.Error())
+	}
 	return accounts.New(store, accounts.Options{
+		WebAuthn:     wa,
 		FactorSealer: factorSealer,
 		TOTPIssuer:   cfg.BrandName,
 		Hasher: accounts.NewArgon2id(accounts.Argon2Params{

@@ -24,6 +24,7 @@ const (
 	PurposeSigningKeys = "latchkey signing keys v1" // sealing the private signing keys
 	PurposeFederation  = "latchkey federation v1"   // sealed federation flow cookies
 	PurposeTOTP        = "latchkey totp secrets v1" // sealing TOTP secrets
+	PurposeWebAuthn    = "latchkey webauthn v1"     // sealed passkey ceremony cookies
 )
 
 // CheckMaster refuses a master secret shorter than MinMasterLen.

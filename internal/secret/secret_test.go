@@ -66,6 +66,7 @@ func TestDerivePinned(t *testing.T) {
 		{PurposeSigningKeys, derivedSigning},
 		{PurposeFederation, derivedFederation},
 		{PurposeTOTP, derivedTOTP},
+		{PurposeWebAuthn, derivedWebAuthn},
 	} {
 		t.Run(tc.purpose, func(t *testing.T) {
 			key := Derive(master, tc.purpose)
@@ -92,6 +93,7 @@ const (
 	derivedSigning    = "0242c9ca87a528c38e0d3e632d6d2ef851086848b0caf36833f1cb7dcbd721ec"
 	derivedFederation = "6bd2a9662daef3a248a830028d1bfc386b6b8cc7ca10f4bb73bf854429f78e87"
 	derivedTOTP       = "f37f415814ae71e497163e950957be098989e6bfd70fcbaf076f630ca89d8c01"
+	derivedWebAuthn   = "5df4cdf6eee05c3bd5fce1d6a53b2e9e1cfaae82f0b666be16ebefe3a5152ec5"
 )
 
 func TestSealer(t *testing.T) {

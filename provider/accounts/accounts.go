@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	lkmail "github.com/latchkey/latchkey/internal/mail"
+
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -66,6 +68,9 @@ type Options struct {
 	// TOTPIssuer is the name authenticator apps show (default: the
 	// BaseURL's host).
 	TOTPIssuer string
+	// WebAuthn is the passkeys' relying party (NewWebAuthn); nil turns
+	// passkeys off.
+	WebAuthn *webauthn.WebAuthn
 }
 
 // Service applies the account rules.

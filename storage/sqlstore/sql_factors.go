@@ -196,3 +196,21 @@ func (s *SQLStore) UsersWithMFA(ctx context.Context, userIDs []string) (map[stri
 	}
 	return out, nil
 }
+
+// GetFactorByCredentialID finds a passkey by its credential id.
+func (s *SQLStore) GetFactorByCredentialID(ctx context.Context, credentialID []byte) (*storage.Factor, error) {
+	if len(credentialID) == 0 {
+		return nil, fmt.Errorf("storage: get factor by credential: %w", storage.ErrNotFound)
+	}
+	f, err := scanFactor(s.queryRow(ctx, `SELECT `+factorCols+` FROM factors WHERE credential_id = ?`, credentialID))
+	if err != nil {
+		return nil, fmt.Errorf("storage: get factor by credential: %w", s.mapErr(err))
+	}
+	return f, nil
+}
+
+// UpdateFactorCredential writes a passkey's record after a use.
+func (s *SQLStore) UpdateFactorCredential(ctx context.Context, userID, id, credential string, at time.Time) error {
+	return s.updateOne(ctx, "update factor credential",
+		`UPDATE factors SET credential = ?, last_used_at = ? WHERE user_id = ? AND id = ?`, credential, s.ts(at), userID, id)
+}

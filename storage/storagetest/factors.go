@@ -42,6 +42,19 @@ func testFactors(t *testing.T, st storage.Store) {
 	wantErr(t, "Create(dup credential)", st.CreateFactor(bg, &storage.Factor{ID: "f3", UserID: "u2", Type: storage.FactorWebAuthn,
 		CredentialID: []byte{1, 2, 3}}), storage.ErrDuplicate)
 
+	byCred, err := st.GetFactorByCredentialID(bg, []byte{1, 2, 3})
+	must(t, err)
+	if byCred.ID != "f2" || byCred.UserID != "u1" {
+		t.Fatalf("GetFactorByCredentialID = %+v", byCred)
+	}
+	_, err = st.GetFactorByCredentialID(bg, []byte{9})
+	wantErr(t, "GetFactorByCredentialID(unknown)", err, storage.ErrNotFound)
+	must(t, st.UpdateFactorCredential(bg, "u1", "f2", `{"id":"AQID","n":2}`, now()))
+	if got, _ := st.GetFactor(bg, "u1", "f2"); got.Credential != `{"id":"AQID","n":2}` || got.LastUsedAt == nil {
+		t.Fatalf("after UpdateFactorCredential: %+v", got)
+	}
+	wantErr(t, "UpdateFactorCredential(another user's)", st.UpdateFactorCredential(bg, "u2", "f2", "{}", now()), storage.ErrNotFound)
+
 	at := now()
 	if m, err := st.UsersWithMFA(bg, []string{"u1", "u2"}); err != nil || len(m) != 0 {
 		t.Fatalf("UsersWithMFA before confirming = %v, %v", m, err)
