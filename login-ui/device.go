@@ -2,6 +2,7 @@ package loginui
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/medama-io/go-useragent"
 	"github.com/medama-io/go-useragent/agents"
@@ -9,11 +10,15 @@ import (
 
 // Devices name a session's browser for people: "Chrome on Linux" rather
 // than a User-Agent string. The parser (medama-io/go-useragent, a trie
-// built once from embedded data) is shared by every request.
-type Devices struct{ p *useragent.Parser }
+// built from embedded data, about 10 MiB) is built at the first account
+// page, not at start: a server whose people never open it never pays.
+type Devices struct {
+	once sync.Once
+	p    *useragent.Parser
+}
 
-// NewDevices builds the parser.
-func NewDevices() *Devices { return &Devices{p: useragent.NewParser()} }
+// NewDevices returns the namer; the parser is built on first use.
+func NewDevices() *Devices { return &Devices{} }
 
 var osNames = map[agents.OS]string{agents.OSMacOS: "macOS"}
 
@@ -23,6 +28,7 @@ func (d *Devices) Name(ua string) string {
 	if ua == "" {
 		return ""
 	}
+	d.once.Do(func() { d.p = useragent.NewParser() })
 	a := d.p.Parse(ua)
 	browser, os := string(a.Browser()), string(a.OS())
 	if n, ok := osNames[a.OS()]; ok {

@@ -57,7 +57,7 @@ type Strings struct {
 	MFASection, MFAOff, MFAOn, SetUpApp, Remove, NewRecoveryCodes, CodesLeft  string
 	TechnicalDetails                                                          string
 	SignInWithPasskey, UsePasskey, AddPasskey, PasskeyName, PasskeyFailed     string
-	PasskeyAdded, PasskeysText                                                string
+	PasskeyAdded, PasskeysText, MethodToRemove                                string
 	MFAEnabledNotice, FactorRemoved, LastUsed, Never, DeleteGraceText         string
 	DeleteSupportText                                                         string
 
@@ -199,6 +199,11 @@ var English = Strings{
 	PasskeyName:        "Name for this passkey",
 	PasskeyFailed:      "The passkey could not be used. Try again, or use another way.",
 	PasskeyAdded:       "The passkey was added.",
+	MethodToRemove:     "Sign-in method to remove",
+	IdentitiesSection:  "Linked sign-in providers",
+	Unlink:             "Unlink",
+	IdentityUnlinked:   "The sign-in provider was unlinked.",
+	LastCredential:     "This is your only way to sign in. Set a password first, then unlink it.",
 	PasskeysText:       "A passkey signs you in with your fingerprint, face or screen lock, without a password.",
 	TechnicalDetails:   "Technical details",
 	MFAOff:             "Two-step verification is off. Turn it on to ask for a code from your phone after your password.",

@@ -12,7 +12,8 @@
 #   BENCH_DURATION     10s                 measured time per scenario and concurrency
 #   BENCH_WARMUP       2s                  warm-up before each measurement
 #   BENCH_CONCURRENCY  "16 64"             closed-loop workers
-#   BENCH_SCENARIOS    "discovery jwks cc-opaque cc-jwt introspect authcode"
+#   BENCH_SCENARIOS    "discovery jwks cc-opaque cc-jwt introspect authcode authcode-totp"
+#   BENCH_MFA_USERS    1000                accounts the authcode-totp scenario makes (TOTP codes are single-use per 30 s step)
 #   BENCH_HTTP_PORT    18080, BENCH_ADMIN_PORT 18081
 #   BENCH_PG_USER      postgres (PGPASSWORD etc. are passed to psql as usual)
 #   BENCH_OUT          also write the report to this file
@@ -30,7 +31,8 @@ BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONCURRENCY=${BENCH_CONCURRENCY:-16 64}
-SCENARIOS=${BENCH_SCENARIOS:-discovery jwks cc-opaque cc-jwt introspect authcode}
+SCENARIOS=${BENCH_SCENARIOS:-discovery jwks cc-opaque cc-jwt introspect authcode authcode-totp}
+MFA_USERS=${BENCH_MFA_USERS:-1000}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
 ADMIN_PORT=${BENCH_ADMIN_PORT:-18081}
 PG_HOST=127.0.0.1
@@ -244,6 +246,12 @@ bench_backend() {
 		--grant-type client_credentials --scope api --access-token-format jwt)
 	IFS=$'\t' read -r spa_id _ < <(create_client --name bench-spa --public --first-party \
 		--redirect-uri "$REDIRECT_URI" --grant-type authorization_code --scope "openid profile email")
+	# authcode-totp: its accounts are imported and enrolled (account API)
+	# by latchkey-bench itself.
+	local adm_id adm_secret mfa_spa_id
+	IFS=$'\t' read -r adm_id adm_secret < <(create_client --name bench-admin --admin)
+	IFS=$'\t' read -r mfa_spa_id _ < <(create_client --name bench-spa-mfa --public --first-party \
+		--redirect-uri "$REDIRECT_URI" --grant-type authorization_code --scope "openid account:read account:write")
 	[[ -n "$cc_id" && -n "$cc_secret" && -n "$jwt_id" && -n "$jwt_secret" && -n "$spa_id" ]] ||
 		die "[$backend] creating the clients failed"
 	# Sign-ins are spread over 32 accounts: real traffic does not sign one
@@ -265,6 +273,8 @@ bench_backend() {
 		cc-jwt) args=(-client-id "$jwt_id" -client-secret "$jwt_secret" -scope api) ;;
 		authcode) args=(-public-client-id "$spa_id" -redirect-uri "$REDIRECT_URI"
 			-username "$users" -password "$BENCH_PASSWORD") ;;
+		authcode-totp) args=(-public-client-id "$mfa_spa_id" -redirect-uri "$REDIRECT_URI" -password "$BENCH_PASSWORD"
+			-client-id "$adm_id" -client-secret "$adm_secret" -admin "$ADMIN" -mfa-users "$MFA_USERS") ;;
 		*) die "unknown scenario $scenario" ;;
 		esac
 		for c in $CONCURRENCY; do
@@ -353,7 +363,7 @@ report() {
 		"$(go env GOVERSION). Load generator, server and PostgreSQL on the same machine."
 	echo "Load average (1/5/15 min) before: $load_before; after: $(loadavg) — anything else running skews the figures."
 	echo "Closed loop, $WARMUP warm-up then $DURATION per row; argon2id m=19456 KiB, t=2, p=1." \
-		"authcode rows count whole sign-ins (authorize, login page, login POST, resume, code exchange)."
+		"authcode rows count whole sign-ins (authorize, login page, login POST, resume, code exchange); authcode-totp adds the second-factor page and its POST (a TOTP code; accounts enrolled beforehand)."
 	echo
 	echo "| backend | scenario | c | req/s | p50 | p99 | errors |"
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"

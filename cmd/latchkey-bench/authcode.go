@@ -32,6 +32,13 @@ type authCode struct {
 	origin      string
 	reInput     *regexp.Regexp
 	reAttr      *regexp.Regexp
+	// scope is requested ("openid" when empty).
+	scope string
+	// pick chooses the account of the next sign-in (round robin over
+	// usernames when nil); secondFactor gives its code when the pipeline
+	// asks for one (the authcode-totp scenario).
+	pick         func(ctx context.Context) (string, error)
+	secondFactor func(user string) (string, error)
 }
 
 const maxRedirects = 10
@@ -39,9 +46,28 @@ const maxRedirects = 10
 // signIn is one whole sign-in, from the authorization request to the
 // tokens, in a fresh cookie jar (a new browser).
 func (a *authCode) signIn(ctx context.Context) error {
+	user := ""
+	if a.pick != nil {
+		var err error
+		if user, err = a.pick(ctx); err != nil {
+			return err
+		}
+	} else {
+		user = a.usernames[int(a.next.Add(1)-1)%len(a.usernames)]
+	}
+	_, err := a.signInAs(ctx, user)
+	return err
+}
+
+// signInAs signs user in and returns the tokens.
+func (a *authCode) signInAs(ctx context.Context, user string) (*tokenResponse, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	scope := a.scope
+	if scope == "" {
+		scope = "openid"
 	}
 	browser := &http.Client{
 		Transport:     a.transport,
@@ -56,7 +82,7 @@ func (a *authCode) signIn(ctx context.Context) error {
 		"response_type":         {"code"},
 		"client_id":             {a.clientID},
 		"redirect_uri":          {a.redirectURI},
-		"scope":                 {"openid"},
+		"scope":                 {scope},
 		"state":                 {state},
 		"nonce":                 {randomString(12)},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
@@ -64,34 +90,34 @@ func (a *authCode) signIn(ctx context.Context) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.ep.Authorization+"?"+q.Encode(), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// To the login page.
 	cb, page, body, err := a.follow(browser, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cb != nil {
-		return fmt.Errorf("authorize: sent back to the client without signing in: %s", redact(cb))
+		return nil, fmt.Errorf("authorize: sent back to the client without signing in: %s", redact(cb))
 	}
 	if page.StatusCode != http.StatusOK || page.Request.URL.Path != "/login" {
-		return fmt.Errorf("authorize: expected the login page, got HTTP %d at %s: %s",
+		return nil, fmt.Errorf("authorize: expected the login page, got HTTP %d at %s: %s",
 			page.StatusCode, page.Request.URL.Path, snippet(body))
 	}
 	fields := a.hiddenInputs(body)
 	if fields["csrf_token"] == "" || fields["challenge"] == "" {
-		return errors.New("login page without csrf_token or challenge")
+		return nil, errors.New("login page without csrf_token or challenge")
 	}
 	form := url.Values{
 		"csrf_token": {fields["csrf_token"]},
 		"challenge":  {fields["challenge"]},
-		"login":      {a.usernames[int(a.next.Add(1)-1)%len(a.usernames)]},
+		"login":      {user},
 		"password":   {a.password},
 	}
 	loginURL := page.Request.URL.ResolveReference(&url.URL{Path: "/login"})
 	req, err = http.NewRequestWithContext(ctx, http.MethodPost, loginURL.String(), strings.NewReader(form.Encode()))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", a.origin)
@@ -99,7 +125,12 @@ func (a *authCode) signIn(ctx context.Context) error {
 	// Through /oauth2/authorize/resume back to the client.
 	cb, page, body, err = a.follow(browser, req)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if cb == nil && a.secondFactor != nil && page.Request.URL.Path == "/login/second-factor" {
+		if cb, page, body, err = a.submitCode(ctx, browser, page, body, user); err != nil {
+			return nil, err
+		}
 	}
 	if cb == nil {
 		what := "expected a redirect to the client"
@@ -109,18 +140,18 @@ func (a *authCode) signIn(ctx context.Context) error {
 		case http.StatusTooManyRequests:
 			what = "sign-in rate-limited (LATCHKEY_RATE_LOGIN_IP / LATCHKEY_RATE_LOGIN_ACCOUNT) or account locked"
 		}
-		return fmt.Errorf("login: %s, got HTTP %d at %s: %s", what, page.StatusCode, page.Request.URL.Path, snippet(body))
+		return nil, fmt.Errorf("login: %s, got HTTP %d at %s: %s", what, page.StatusCode, page.Request.URL.Path, snippet(body))
 	}
 	cq := cb.Query()
 	if e := cq.Get("error"); e != "" {
-		return fmt.Errorf("authorization error %s: %s", e, cq.Get("error_description"))
+		return nil, fmt.Errorf("authorization error %s: %s", e, cq.Get("error_description"))
 	}
 	if cq.Get("state") != state {
-		return fmt.Errorf("callback state %q, want %q", cq.Get("state"), state)
+		return nil, fmt.Errorf("callback state %q, want %q", cq.Get("state"), state)
 	}
 	code := cq.Get("code")
 	if code == "" {
-		return fmt.Errorf("callback without code: %s", redact(cb))
+		return nil, fmt.Errorf("callback without code: %s", redact(cb))
 	}
 	// The client exchanges the code (public client: no secret, PKCE).
 	tr, err := token(ctx, browser, a.ep.Token, "", url.Values{
@@ -131,12 +162,36 @@ func (a *authCode) signIn(ctx context.Context) error {
 		"code_verifier": {verifier},
 	})
 	if err != nil {
-		return fmt.Errorf("code exchange: %w", err)
+		return nil, fmt.Errorf("code exchange: %w", err)
 	}
 	if tr.IDToken == "" {
-		return errors.New("code exchange: no id_token for scope openid")
+		return nil, errors.New("code exchange: no id_token for scope openid")
 	}
-	return nil
+	return tr, nil
+}
+
+// submitCode answers the second-factor page with user's code and follows
+// the redirects back.
+func (a *authCode) submitCode(ctx context.Context, browser *http.Client, page *http.Response, body, user string) (*url.URL, *http.Response, string, error) {
+	fields := a.hiddenInputs(body)
+	code, err := a.secondFactor(user)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	form := url.Values{"csrf_token": {fields["csrf_token"]}, "challenge": {fields["challenge"]}, "code": {code}}
+	u := page.Request.URL.ResolveReference(&url.URL{Path: "/login/second-factor"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", a.origin)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	cb, p, b, err := a.follow(browser, req)
+	if err == nil && cb == nil {
+		err = fmt.Errorf("second factor: HTTP %d at %s: %s", p.StatusCode, p.Request.URL.Path, snippet(b))
+	}
+	return cb, p, b, err
 }
 
 // follow sends req and follows redirects by hand (the jar keeping the

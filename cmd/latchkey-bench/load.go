@@ -156,7 +156,7 @@ func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 func newReport(cfg *config, res result) report {
 	unit := "request"
-	if cfg.scenario == "authcode" {
+	if cfg.scenario == "authcode" || cfg.scenario == "authcode-totp" {
 		unit = "sign-in"
 	}
 	r := report{

@@ -42,6 +42,7 @@ func main() {
 type config struct {
 	issuer         string
 	scenario       string
+	mfaUsers       int
 	concurrency    int
 	duration       time.Duration
 	warmup         time.Duration
@@ -58,7 +59,7 @@ type config struct {
 	adminQueries   string
 }
 
-var scenarioNames = []string{"discovery", "jwks", "cc-opaque", "cc-jwt", "introspect", "authcode", "admin-search"}
+var scenarioNames = []string{"discovery", "jwks", "cc-opaque", "cc-jwt", "introspect", "authcode", "authcode-totp", "admin-search"}
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
@@ -78,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.username, "username", "", "user(s) to sign in as, comma-separated, used in turn (authcode)")
 	fs.StringVar(&cfg.password, "password", "", "their password (authcode)")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the result as one JSON object")
+	fs.IntVar(&cfg.mfaUsers, "mfa-users", 1000, "authcode-totp: accounts to create and enrol (each signs in about once per 30 s)")
 	fs.StringVar(&cfg.adminURL, "admin", "http://127.0.0.1:18081", "admin listener URL (admin-search)")
 	fs.StringVar(&cfg.adminQueries, "admin-queries", "q=a1", "admin-search: |-separated query strings for GET /v1/users, used in turn")
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +115,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case "authcode":
 		if err := need("public-client-id", "redirect-uri", "username", "password"); err != nil {
 			return nil, err
+		}
+	case "authcode-totp":
+		if err := need("public-client-id", "redirect-uri", "password", "client-id", "client-secret"); err != nil {
+			return nil, err
+		}
+		if cfg.mfaUsers < 1 {
+			return nil, errors.New("-mfa-users must be at least 1")
 		}
 	default:
 		return nil, fmt.Errorf("unknown scenario %q (want one of %s)", cfg.scenario, strings.Join(scenarioNames, ", "))

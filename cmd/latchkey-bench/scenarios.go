@@ -63,7 +63,7 @@ func newScenario(ctx context.Context, cfg *config, hc *http.Client) (operation, 
 			return nil, fmt.Errorf("issuing the admin token: %w", err)
 		}
 		return adminSearchOp(hc, strings.TrimRight(cfg.adminURL, "/"), token, strings.Split(cfg.adminQueries, "|")), nil
-	case "authcode":
+	case "authcode", "authcode-totp":
 		a := &authCode{
 			transport:   hc.Transport,
 			timeout:     hc.Timeout,
@@ -76,6 +76,14 @@ func newScenario(ctx context.Context, cfg *config, hc *http.Client) (operation, 
 			reInput:     regexp.MustCompile(`(?is)<input\b[^>]*>`),
 			reAttr:      regexp.MustCompile(`(?is)\b(name|value)\s*=\s*"([^"]*)"`),
 		}
+		if cfg.scenario == "authcode" {
+			return a.signIn, nil
+		}
+		acc, err := setupTOTP(ctx, cfg, hc, ep, a)
+		if err != nil {
+			return nil, err
+		}
+		a.pick, a.secondFactor = acc.pick, acc.codeFor
 		return a.signIn, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", cfg.scenario)

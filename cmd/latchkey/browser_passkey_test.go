@@ -49,6 +49,15 @@ func TestBrowserPasskeys(t *testing.T) {
 	c.expect("", "Your recovery codes")
 	c.follow("Continue")
 	c.expect("/account", "The passkey was added.", "Work laptop", "Two-step verification is on.")
+	// An authenticator app beside it: the account page lists both and
+	// offers which one to remove.
+	c.fill("mfa_password", pw)
+	c.click("Set up an authenticator app")
+	secret := strings.ReplaceAll(chromeEval[string](c, `document.querySelector("code.secret").innerText`), " ", "")
+	c.fill("code", totpCode(t, secret, time.Now()))
+	c.click("Verify")
+	c.expect("/account", "Two-step verification is on.", "Work laptop", "Authenticator app", "Sign-in method to remove")
+	c.checkA11y("account page with two factors")
 
 	// Passwordless: the passkey alone, with user verification, through
 	// the username field's autofill (conditional UI): the virtual
