@@ -100,17 +100,28 @@ func (u *UI) handleAccount() http.Handler {
 	})
 }
 
+// accountForm is the start of every POST of the account page: the
+// browser's session (or a redirect to sign in) and the form's CSRF token
+// (or the bad-request page). ok is false when it answered itself.
+func (u *UI) accountForm(w http.ResponseWriter, r *http.Request) (*storage.BrowserSession, *storage.User, bool) {
+	sess, user, ok := u.signedIn(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	if err := u.parseForm(w, r, "account"); err != nil {
+		u.badForm(w, r)
+		return nil, nil, false
+	}
+	return sess, user, true
+}
+
 // accountAction is one POST of the account page: it checks the session
 // and the CSRF token, runs do, and either redirects back with a notice or
 // re-renders the page with the field errors do returned.
 func (u *UI) accountAction(notice string, do func(r *http.Request, sess *storage.BrowserSession, user *storage.User) (page, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, user, ok := u.signedIn(w, r)
+		sess, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		data, err := do(r, sess, user)
@@ -232,12 +243,8 @@ func (u *UI) handleAccountRevokeApp() http.Handler {
 // explicit confirmation, then signs this browser out.
 func (u *UI) handleAccountDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, user, ok := u.signedIn(w, r)
+		sess, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		t := u.pages.t

@@ -16,12 +16,8 @@ import (
 // handleAccountTOTPStart checks the password and shows the enrolment page.
 func (u *UI) handleAccountTOTPStart() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, user, ok := u.signedIn(w, r)
+		sess, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		data := page{}
@@ -55,12 +51,8 @@ func (u *UI) renderAccountEnrol(w http.ResponseWriter, r *http.Request, status i
 // handleAccountTOTPConfirm finishes the enrolment with a code from the app.
 func (u *UI) handleAccountTOTPConfirm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, user, ok := u.signedIn(w, r)
+		_, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		t := u.pages.t
@@ -107,12 +99,8 @@ func (u *UI) handleAccountFactorRemove() http.Handler {
 
 func (u *UI) handleAccountRecoveryCodes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, user, ok := u.signedIn(w, r)
+		sess, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		data := page{}

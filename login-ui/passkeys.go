@@ -198,12 +198,8 @@ func (u *UI) handlePasskeySecondFactor() http.Handler {
 // handleAccountPasskeyOptions starts registering a passkey.
 func (u *UI) handleAccountPasskeyOptions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, user, ok := u.signedIn(w, r)
+		_, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		opts, state, err := u.accounts.BeginPasskeyRegistration(r.Context(), user.ID)
@@ -215,12 +211,8 @@ func (u *UI) handleAccountPasskeyOptions() http.Handler {
 // person comes with their recovery codes, shown once).
 func (u *UI) handleAccountPasskey() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, user, ok := u.signedIn(w, r)
+		sess, user, ok := u.accountForm(w, r)
 		if !ok {
-			return
-		}
-		if err := u.parseForm(w, r, "account"); err != nil {
-			u.badForm(w, r)
 			return
 		}
 		t := u.pages.t
