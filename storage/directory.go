@@ -75,6 +75,10 @@ const (
 	SortCreatedDesc UserSort = "-created_at" // default
 	SortCreatedAsc  UserSort = "created_at"
 	SortUsernameAsc UserSort = "username"
+	// Last sign-in, most recent first; users who never signed in last.
+	SortLastLoginDesc UserSort = "-last_login_at"
+	// Last sign-in, oldest first; users who never signed in first.
+	SortLastLoginAsc UserSort = "last_login_at"
 )
 
 // UserQuery filters and pages a user search; zero values do not filter.
@@ -85,7 +89,14 @@ type UserQuery struct {
 	TierID                      string
 	EmailVerified               *bool
 	CreatedAfter, CreatedBefore time.Time
-	Sort                        UserSort
+	// LastLoginAfter is inclusive, LastLoginBefore exclusive; either one
+	// leaves out users who never signed in.
+	LastLoginAfter, LastLoginBefore time.Time
+	// GroupID: members of the group or of any group below it.
+	GroupID string
+	// RoleID: users holding the role, directly or through a group.
+	RoleID string
+	Sort   UserSort
 	// After is the opaque cursor of the previous page's last row.
 	After string
 	Limit int
@@ -121,6 +132,9 @@ type Stats struct {
 	ByStatus      map[UserStatus]int64
 	ByTier        map[string]int64 // tier id → users
 	SignupsPerDay []DayCount       // oldest first
+	// ActiveUsers counts users who signed in within the last n days,
+	// for each n asked for.
+	ActiveUsers map[int]int64
 }
 
 // DayCount is a number of events on one UTC day.

@@ -72,6 +72,40 @@ type User struct {
 	// TierID is the user's service tier ("" = none). CreateUser writes it;
 	// afterwards only SetUserTier changes it (UpdateUser leaves it alone).
 	TierID string `db:"tier_id"`
+
+	// The rest of the standard OIDC profile (OIDC Core §5.1), validated
+	// by provider/accounts: "" is unset.
+	GivenName           string
+	FamilyName          string
+	MiddleName          string
+	Nickname            string
+	Website             string // http(s) URL
+	Zoneinfo            string // IANA time zone, e.g. "Europe/Paris"
+	Birthdate           string // YYYY-MM-DD, or 0000-MM-DD without the year
+	PhoneNumber         string // E.164, e.g. "+33612345678"
+	PhoneNumberVerified bool
+	Address             *Address // nil: none
+
+	// UserMetadata is a JSON object the person may edit (preferences, a
+	// bio); AppMetadata one only admins may change (a plan, a
+	// department). Empty means {}.
+	UserMetadata []byte
+	AppMetadata  []byte
+
+	// LastLoginAt is the last successful sign-in (password, passkey or
+	// upstream); nil when the user never signed in. Only
+	// RecordLastLogin writes it, and it does not change UpdatedAt.
+	LastLoginAt *time.Time
+}
+
+// Address is the OIDC structured address claim (OIDC Core §5.1.1).
+type Address struct {
+	Formatted     string `json:"formatted,omitempty"`
+	StreetAddress string `json:"street_address,omitempty"`
+	Locality      string `json:"locality,omitempty"`
+	Region        string `json:"region,omitempty"`
+	PostalCode    string `json:"postal_code,omitempty"`
+	Country       string `json:"country,omitempty"`
 }
 
 // LoginAttempt is the outcome of ClaimLoginAttempt.
@@ -143,7 +177,12 @@ type Client struct {
 	// RequireMFA makes every sign-in to this client use a second factor
 	// (issue 10 §3); a user without one is taken to enrolment first.
 	RequireMFA bool
-	CreatedAt  time.Time
+	// Claims maps claim names to a source in the user's metadata
+	// ("app_metadata.department"); they are emitted when ClaimsScope is
+	// granted ("" = profile).
+	Claims      map[string]string
+	ClaimsScope string
+	CreatedAt   time.Time
 
 	// Token lifetimes for this client; 0 means the server's default.
 	AccessTokenTTL  time.Duration
@@ -286,7 +325,8 @@ type Users interface {
 	// SetUserStatus changes the lifecycle state.
 	SetUserStatus(ctx context.Context, id string, status UserStatus) error
 	// UpdateUser writes the profile and lifecycle fields (username, email,
-	// email_verified, display name, picture, locale, status, deleted_at)
+	// email_verified, display name, picture, locale, the OIDC profile,
+	// both metadata objects, status, deleted_at)
 	// if the row's updated_at still equals u.UpdatedAt, then sets
 	// u.UpdatedAt to the new value. ErrConflict when someone else changed
 	// the user first, ErrDuplicate when the username or email is taken.
@@ -303,6 +343,9 @@ type Users interface {
 		lockFor func(failures int) time.Duration) (LoginAttempt, error)
 	// SetUserLockout sets the failure count and lock (0, nil clears both).
 	SetUserLockout(ctx context.Context, id string, failures int, lockedUntil *time.Time) error
+	// RecordLastLogin sets LastLoginAt (not UpdatedAt: a sign-in is not
+	// a profile change).
+	RecordLastLogin(ctx context.Context, id string, at time.Time) error
 }
 
 // UserTokens persists single-use email tokens.
@@ -427,6 +470,7 @@ type Store interface {
 	Directory
 	Identities
 	Factors
+	Groups
 
 	// InTx runs fn in one transaction (joining the one in ctx, if any) and
 	// commits when fn returns nil.

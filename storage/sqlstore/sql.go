@@ -551,3 +551,108 @@ func affected(res sql.Result) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// rawDest scans a JSON object text column into its bytes; "{}" and ""
+// scan as nil (no metadata).
+type rawDest struct{ b *[]byte }
+
+func (d rawDest) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = append([]byte(nil), x...)
+	default:
+		return fmt.Errorf("storage: cannot scan %T into a JSON object", v)
+	}
+	if s := strings.TrimSpace(string(b)); s == "" || s == "{}" {
+		b = nil
+	}
+	*d.b = b
+	return nil
+}
+
+// objectVal is how a JSON object is stored: its text, "{}" for none.
+func objectVal(b []byte) string {
+	if len(b) == 0 {
+		return "{}"
+	}
+	return string(b)
+}
+
+// addressDest scans the address column (JSON text, "" for none).
+type addressDest struct{ a **storage.Address }
+
+func (d addressDest) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return fmt.Errorf("storage: cannot scan %T into an address", v)
+	}
+	if len(b) == 0 {
+		*d.a = nil
+		return nil
+	}
+	var a storage.Address
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("storage: decode address: %w", err)
+	}
+	*d.a = &a
+	return nil
+}
+
+func addressVal(a *storage.Address) (string, error) {
+	if a == nil || *a == (storage.Address{}) {
+		return "", nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("encode address: %w", err)
+	}
+	return string(b), nil
+}
+
+// claimsDest scans a client's claim mapping (JSON object of strings).
+type claimsDest struct{ m *map[string]string }
+
+func (d claimsDest) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return fmt.Errorf("storage: cannot scan %T into claims", v)
+	}
+	var m map[string]string
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("storage: decode claims: %w", err)
+		}
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	*d.m = m
+	return nil
+}
+
+func claimsVal(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode claims: %w", err)
+	}
+	return string(b), nil
+}

@@ -462,10 +462,36 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*stora
 	if !q.CreatedBefore.IsZero() {
 		add(`created_at < ?`, s.ts(q.CreatedBefore))
 	}
+	if !q.LastLoginAfter.IsZero() {
+		add(`last_login_at >= ?`, s.ts(q.LastLoginAfter))
+	}
+	if !q.LastLoginBefore.IsZero() {
+		add(`last_login_at < ?`, s.ts(q.LastLoginBefore))
+	}
+	if q.GroupID != "" {
+		// Members of the group or of any group below it.
+		add(`id IN (SELECT m.user_id FROM group_members m WHERE m.group_id IN (`+groupSubtreeCTE(`SELECT id, 1 FROM groups WHERE id = ?`)+`))`,
+			q.GroupID)
+	}
+	if q.RoleID != "" {
+		// Holders of the role directly, or members of a group granted it
+		// or below one.
+		add(`(id IN (SELECT user_id FROM user_roles WHERE role_id = ?)
+			OR id IN (SELECT m.user_id FROM group_members m WHERE m.group_id IN (`+
+			groupSubtreeCTE(`SELECT group_id, 1 FROM group_roles WHERE role_id = ?`)+`)))`, q.RoleID, q.RoleID)
+	}
 
 	var order, keyset string
-	byUsername := false
+	byUsername, byLastLogin := false, false
+	lastLogin := `coalesce(last_login_at, 0)` // never signed in sorts as the epoch
+	if s.dialect == DialectPostgres {
+		lastLogin = `coalesce(last_login_at, timestamptz '1970-01-01 00:00:00+00')`
+	}
 	switch q.Sort {
+	case storage.SortLastLoginDesc:
+		order, keyset, byLastLogin = lastLogin+` DESC, id DESC`, `(`+lastLogin+`, id) < (?, ?)`, true
+	case storage.SortLastLoginAsc:
+		order, keyset, byLastLogin = lastLogin+`, id`, `(`+lastLogin+`, id) > (?, ?)`, true
 	case "", storage.SortCreatedDesc:
 		order, keyset = `created_at DESC, id DESC`, `(created_at, id) < (?, ?)`
 	case storage.SortCreatedAsc:
@@ -523,12 +549,28 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*stora
 		page.Users = page.Users[:limit]
 		last := page.Users[limit-1]
 		c := userCursor{K: last.CreatedAt.Format(time.RFC3339Nano), ID: last.ID}
-		if byUsername {
+		switch {
+		case byUsername:
 			c.K = last.Username
+		case byLastLogin:
+			t := time.Unix(0, 0).UTC()
+			if last.LastLoginAt != nil {
+				t = *last.LastLoginAt
+			}
+			c.K = t.Format(time.RFC3339Nano)
 		}
 		page.Next = encodeCursor(c)
 	}
 	return page, nil
+}
+
+// groupSubtreeCTE selects the ids of the groups seed selects (rows of
+// id, 1) and of every group below them, bounded by MaxGroupDepth.
+func groupSubtreeCTE(seed string) string {
+	return fmt.Sprintf(`WITH RECURSIVE d(id, n) AS (%s
+		UNION ALL
+		SELECT g.id, d.n + 1 FROM groups g JOIN d ON g.parent_id = d.id WHERE d.n < %d)
+		SELECT id FROM d`, seed, storage.MaxGroupDepth)
 }
 
 // ---- hard delete and archive ----
@@ -646,6 +688,17 @@ func (s *SQLStore) Stats(ctx context.Context, days int) (*storage.Stats, error) 
 		return nil, fmt.Errorf("storage: stats: %w", s.mapErr(err))
 	}
 	rows.Close()
+
+	// Active users: signed in within the last 1, 7 and 30 days.
+	now := time.Now()
+	var a1, a7, a30 int64
+	if err := s.queryRow(ctx, `SELECT coalesce(sum(CASE WHEN last_login_at >= ? THEN 1 ELSE 0 END), 0),
+			coalesce(sum(CASE WHEN last_login_at >= ? THEN 1 ELSE 0 END), 0), count(*)
+		FROM users WHERE last_login_at >= ?`,
+		s.ts(now.Add(-24*time.Hour)), s.ts(now.Add(-7*24*time.Hour)), s.ts(now.Add(-30*24*time.Hour))).Scan(&a1, &a7, &a30); err != nil {
+		return nil, fmt.Errorf("storage: stats: active users: %w", s.mapErr(err))
+	}
+	st.ActiveUsers = map[int]int64{1: a1, 7: a7, 30: a30}
 
 	if days <= 0 {
 		return st, nil

@@ -13,7 +13,9 @@ import (
 // ---- users ----
 
 const userCols = `id, username, email, email_verified, display_name, password_hash, status, picture_url, locale,
-	created_at, updated_at, deleted_at, failed_logins, last_failed_at, locked_until, tier_id`
+	created_at, updated_at, deleted_at, failed_logins, last_failed_at, locked_until, tier_id,
+	given_name, family_name, middle_name, nickname, website, zoneinfo, birthdate, phone_number,
+	phone_number_verified, address, user_metadata, app_metadata, last_login_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -22,7 +24,10 @@ func scanUser(r rowScanner) (*storage.User, error) {
 	var status string
 	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash, &status,
 		&u.PictureURL, &u.Locale, timeDest{&u.CreatedAt}, timeDest{&u.UpdatedAt}, nullTimeDest{&u.DeletedAt},
-		&u.FailedLogins, nullTimeDest{&u.LastFailedAt}, nullTimeDest{&u.LockedUntil}, strDest{&u.TierID})
+		&u.FailedLogins, nullTimeDest{&u.LastFailedAt}, nullTimeDest{&u.LockedUntil}, strDest{&u.TierID},
+		&u.GivenName, &u.FamilyName, &u.MiddleName, &u.Nickname, &u.Website, &u.Zoneinfo, &u.Birthdate, &u.PhoneNumber,
+		&u.PhoneNumberVerified, addressDest{&u.Address}, rawDest{&u.UserMetadata}, rawDest{&u.AppMetadata},
+		nullTimeDest{&u.LastLoginAt})
 	if err != nil {
 		return nil, err
 	}
@@ -45,10 +50,19 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *storage.User) error {
 		u.Status = storage.UserActive
 	}
 	u.DeletedAt, u.LastFailedAt, u.LockedUntil = normTimePtr(u.DeletedAt), normTimePtr(u.LastFailedAt), normTimePtr(u.LockedUntil)
-	_, err := s.exec(ctx, `INSERT INTO users (`+userCols+`, email_fold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	u.LastLoginAt = normTimePtr(u.LastLoginAt)
+	addr, err := addressVal(u.Address)
+	if err != nil {
+		return fmt.Errorf("storage: create user %s: %w", u.ID, err)
+	}
+	_, err = s.exec(ctx, `INSERT INTO users (`+userCols+`, email_fold)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.Email, u.EmailVerified, u.DisplayName, u.PasswordHash, string(u.Status),
 		u.PictureURL, u.Locale, s.ts(u.CreatedAt), s.ts(u.UpdatedAt), s.tsPtr(u.DeletedAt),
-		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil), nullStr(u.TierID), foldEmail(u.Email))
+		u.FailedLogins, s.tsPtr(u.LastFailedAt), s.tsPtr(u.LockedUntil), nullStr(u.TierID),
+		u.GivenName, u.FamilyName, u.MiddleName, u.Nickname, u.Website, u.Zoneinfo, u.Birthdate, u.PhoneNumber,
+		u.PhoneNumberVerified, addr, objectVal(u.UserMetadata), objectVal(u.AppMetadata), s.tsPtr(u.LastLoginAt),
+		foldEmail(u.Email))
 	if err != nil {
 		if isFKViolation(err) {
 			// The only reference a user row makes is its tier.
@@ -114,10 +128,18 @@ func (s *SQLStore) UpdateUser(ctx context.Context, u *storage.User) error {
 		next = u.UpdatedAt.Add(time.Microsecond)
 	}
 	u.DeletedAt = normTimePtr(u.DeletedAt)
+	addr, err := addressVal(u.Address)
+	if err != nil {
+		return fmt.Errorf("storage: update user %s: %w", u.ID, err)
+	}
 	res, err := s.exec(ctx, `UPDATE users SET username = ?, email = ?, email_fold = ?, email_verified = ?, display_name = ?,
-		picture_url = ?, locale = ?, status = ?, deleted_at = ?, updated_at = ?
+		picture_url = ?, locale = ?, given_name = ?, family_name = ?, middle_name = ?, nickname = ?, website = ?,
+		zoneinfo = ?, birthdate = ?, phone_number = ?, phone_number_verified = ?, address = ?, user_metadata = ?,
+		app_metadata = ?, status = ?, deleted_at = ?, updated_at = ?
 		WHERE id = ? AND updated_at = ?`,
-		u.Username, u.Email, foldEmail(u.Email), u.EmailVerified, u.DisplayName, u.PictureURL, u.Locale, string(u.Status),
+		u.Username, u.Email, foldEmail(u.Email), u.EmailVerified, u.DisplayName, u.PictureURL, u.Locale,
+		u.GivenName, u.FamilyName, u.MiddleName, u.Nickname, u.Website, u.Zoneinfo, u.Birthdate, u.PhoneNumber,
+		u.PhoneNumberVerified, addr, objectVal(u.UserMetadata), objectVal(u.AppMetadata), string(u.Status),
 		s.tsPtr(u.DeletedAt), s.ts(next), u.ID, s.ts(u.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("storage: update user %s: %w", u.ID, s.mapErr(err))
@@ -135,6 +157,11 @@ func (s *SQLStore) UpdateUser(ctx context.Context, u *storage.User) error {
 	}
 	u.UpdatedAt = next
 	return nil
+}
+
+// RecordLastLogin sets a user's last sign-in time.
+func (s *SQLStore) RecordLastLogin(ctx context.Context, id string, at time.Time) error {
+	return s.updateOne(ctx, "record last login", `UPDATE users SET last_login_at = ? WHERE id = ?`, s.ts(at), id)
 }
 
 // ClaimLoginAttempt reads and updates the lockout state in one
@@ -327,7 +354,7 @@ func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) e
 
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
 	scopes, audience, public, first_party, access_token_format, created_at,
-	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns, require_mfa`
+	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns, require_mfa, claims, claims_scope`
 
 func scanClient(r rowScanner) (*storage.Client, error) {
 	var c storage.Client
@@ -335,7 +362,8 @@ func scanClient(r rowScanner) (*storage.Client, error) {
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, listDest{&c.RedirectURIs}, listDest{&c.PostLogoutRedirectURIs},
 		listDest{&c.GrantTypes}, listDest{&c.ResponseTypes}, listDest{&c.Scopes}, listDest{&c.Audience},
 		&c.Public, &c.FirstParty, &format, timeDest{&c.CreatedAt},
-		(*int64)(&c.AccessTokenTTL), (*int64)(&c.RefreshTokenTTL), (*int64)(&c.IDTokenTTL), (*int64)(&c.AuthCodeTTL), &c.RequireMFA)
+		(*int64)(&c.AccessTokenTTL), (*int64)(&c.RefreshTokenTTL), (*int64)(&c.IDTokenTTL), (*int64)(&c.AuthCodeTTL), &c.RequireMFA,
+		claimsDest{&c.Claims}, &c.ClaimsScope)
 	if err != nil {
 		return nil, err
 	}
@@ -360,11 +388,16 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *storage.Client) error {
 	if len(c.SecretHash) > 0 {
 		secret = c.SecretHash
 	}
-	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	claims, err := claimsVal(c.Claims)
+	if err != nil {
+		return fmt.Errorf("storage: create client %s: %w", c.ID, err)
+	}
+	_, err = s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
 		string(c.AccessTokenFormat), s.ts(c.CreatedAt),
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), int64(c.AuthCodeTTL), c.RequireMFA)
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), int64(c.AuthCodeTTL), c.RequireMFA,
+		claims, c.ClaimsScope)
 	if err != nil {
 		return fmt.Errorf("storage: create client %s: %w", c.ID, s.mapErr(err))
 	}
@@ -413,6 +446,10 @@ func (s *SQLStore) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if len(c.SecretHash) > 0 {
 		secret = c.SecretHash
 	}
+	claims, err := claimsVal(c.Claims)
+	if err != nil {
+		return fmt.Errorf("storage: update client %s: %w", c.ID, err)
+	}
 	s.clients.forget(c.ID)
 	// Forget again once written: a concurrent GetClient may have cached
 	// the old record between the first forget and the write.
@@ -420,11 +457,11 @@ func (s *SQLStore) UpdateClient(ctx context.Context, c *storage.Client) error {
 	return s.updateOne(ctx, "update client "+c.ID, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?, public = ?,
 		first_party = ?, access_token_format = ?, access_token_ttl_ns = ?, refresh_token_ttl_ns = ?,
-		id_token_ttl_ns = ?, auth_code_ttl_ns = ?, require_mfa = ? WHERE id = ?`,
+		id_token_ttl_ns = ?, auth_code_ttl_ns = ?, require_mfa = ?, claims = ?, claims_scope = ? WHERE id = ?`,
 		c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
 		string(c.AccessTokenFormat), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL),
-		int64(c.AuthCodeTTL), c.RequireMFA, c.ID)
+		int64(c.AuthCodeTTL), c.RequireMFA, claims, c.ClaimsScope, c.ID)
 }
 
 // DeleteClient removes a client; its codes, tokens, PKCE/OIDC/PAR
