@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1283,7 +1284,7 @@ func TestUpdateProfile(t *testing.T) {
 			after := e.get(t, u.ID)
 			if tc.field != "" {
 				wantField(t, "UpdateProfile", err, tc.field)
-				if *after != *before {
+				if !reflect.DeepEqual(after, before) {
 					t.Fatalf("a refused update changed the user:\n%+v\n%+v", before, after)
 				}
 				return
