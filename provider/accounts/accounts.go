@@ -35,6 +35,7 @@ type Store interface {
 	storage.Directory
 	storage.Identities
 	storage.Factors
+	storage.Groups
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	RevokeUserTokens(ctx context.Context, userID string) error
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error

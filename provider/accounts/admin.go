@@ -8,12 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/text/language"
 
 	"github.com/latchkey/latchkey/internal/httpx"
 	lkmail "github.com/latchkey/latchkey/internal/mail"
@@ -40,9 +37,13 @@ func (s *Service) FindUser(ctx context.Context, login string) (*storage.User, er
 }
 
 // UserUpdate is an admin's partial change; nil leaves a field as it is.
+// Admins change what the person may (ProfileUpdate) and, besides, the
+// email address, the verified flags and app_metadata.
 type UserUpdate struct {
-	Username, Email, DisplayName, PictureURL, Locale *string
-	EmailVerified                                    *bool
+	ProfileUpdate
+	Email                              *string
+	EmailVerified, PhoneNumberVerified *bool
+	AppMetadata                        *[]byte // a JSON object
 }
 
 // AdminUpdateUser applies up if the user is still at version (its
@@ -57,12 +58,8 @@ func (s *Service) AdminUpdateUser(ctx context.Context, id string, version time.T
 		return nil, fmt.Errorf("user %s changed since it was read: %w", id, storage.ErrConflict)
 	}
 	changes := map[string]any{}
-	if up.Username != nil {
-		name := strings.ToLower(strings.TrimSpace(*up.Username))
-		if !usernamePattern.MatchString(name) {
-			return nil, invalid("username", msgUsername)
-		}
-		u.Username, changes["username"] = name, name
+	if err := s.applyProfile(u, up.ProfileUpdate, changes); err != nil {
+		return nil, err
 	}
 	if up.Email != nil {
 		email := strings.TrimSpace(*up.Email)
@@ -77,33 +74,18 @@ func (s *Service) AdminUpdateUser(ctx context.Context, id string, version time.T
 	if up.EmailVerified != nil {
 		u.EmailVerified, changes["email_verified"] = *up.EmailVerified, *up.EmailVerified
 	}
-	if up.DisplayName != nil {
-		name := strings.TrimSpace(*up.DisplayName)
-		if len([]rune(name)) > 100 {
-			return nil, invalid("display_name", "must be at most 100 characters")
+	if up.PhoneNumberVerified != nil {
+		if *up.PhoneNumberVerified && u.PhoneNumber == "" {
+			return nil, invalid("phone_number_verified", "there is no phone number to verify")
 		}
-		u.DisplayName, changes["display_name"] = name, name
+		u.PhoneNumberVerified, changes["phone_number_verified"] = *up.PhoneNumberVerified, *up.PhoneNumberVerified
 	}
-	if up.PictureURL != nil {
-		pic := strings.TrimSpace(*up.PictureURL)
-		if pic != "" {
-			pu, err := url.Parse(pic)
-			if err != nil || pu.Scheme != "https" || pu.Host == "" || len(pic) > 2000 {
-				return nil, invalid("picture_url", "must be an https:// URL")
-			}
+	if up.AppMetadata != nil {
+		m, err := checkMetadata("app_metadata", *up.AppMetadata)
+		if err != nil {
+			return nil, err
 		}
-		u.PictureURL, changes["picture_url"] = pic, pic
-	}
-	if up.Locale != nil {
-		loc := strings.TrimSpace(*up.Locale)
-		if loc != "" {
-			tag, err := language.Parse(loc)
-			if err != nil {
-				return nil, invalid("locale", "must be a language tag such as en or en-GB")
-			}
-			loc = tag.String()
-		}
-		u.Locale, changes["locale"] = loc, loc
+		u.AppMetadata, changes["app_metadata"] = m, "changed"
 	}
 	_, emailChanged := changes["email"]
 	err = s.store.InTx(ctx, func(ctx context.Context) error {

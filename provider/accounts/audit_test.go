@@ -111,10 +111,10 @@ func TestAdminUpdateUserVersion(t *testing.T) {
 	e := sqliteEnv(t)
 	u := e.user(t, "ada", "ada@example.com", true)
 	name := "Ada L."
-	_, err := e.svc.AdminUpdateUser(e.ctx, u.ID, u.UpdatedAt, UserUpdate{DisplayName: &name})
+	_, err := e.svc.AdminUpdateUser(e.ctx, u.ID, u.UpdatedAt, UserUpdate{ProfileUpdate: ProfileUpdate{DisplayName: &name}})
 	must(t, err)
 	other := "Ada B."
-	_, err = e.svc.AdminUpdateUser(e.ctx, u.ID, u.UpdatedAt, UserUpdate{DisplayName: &other})
+	_, err = e.svc.AdminUpdateUser(e.ctx, u.ID, u.UpdatedAt, UserUpdate{ProfileUpdate: ProfileUpdate{DisplayName: &other}})
 	wantIs(t, "stale version", err, storage.ErrConflict)
 	email := "ada.new@example.com"
 	got, err := e.svc.AdminUpdateUser(e.ctx, u.ID, time.Time{}, UserUpdate{Email: &email})

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/language"
-
 	lkmail "github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -559,12 +557,17 @@ func (s *Service) signOutEverywhere(ctx context.Context, userID, keep string) er
 }
 
 // ProfileUpdate changes the fields a person may edit; nil leaves a field
-// as it is.
+// as it is. Address{} and an empty UserMetadata clear them.
 type ProfileUpdate struct {
 	Username    *string
 	DisplayName *string
 	PictureURL  *string
 	Locale      *string
+
+	GivenName, FamilyName, MiddleName, Nickname *string
+	Website, Zoneinfo, Birthdate, PhoneNumber   *string
+	Address                                     *storage.Address
+	UserMetadata                                *[]byte // a JSON object
 }
 
 // UpdateProfile validates and applies a profile change.
@@ -573,46 +576,9 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 	if err != nil {
 		return nil, err
 	}
-	if p.Username != nil {
-		name := strings.ToLower(strings.TrimSpace(*p.Username))
-		if !usernamePattern.MatchString(name) {
-			return nil, invalid("username", msgUsername)
-		}
-		u.Username = name
-	}
-	if p.DisplayName != nil {
-		name := strings.TrimSpace(*p.DisplayName)
-		if len([]rune(name)) > 100 {
-			return nil, invalid("display_name", "must be at most 100 characters")
-		}
-		u.DisplayName = name
-	}
-	if p.PictureURL != nil {
-		pic := strings.TrimSpace(*p.PictureURL)
-		if pic != "" {
-			pu, err := url.Parse(pic)
-			if err != nil || pu.Scheme != "https" || pu.Host == "" || len(pic) > 2000 {
-				return nil, invalid("picture_url", "must be an https:// URL")
-			}
-		}
-		u.PictureURL = pic
-	}
-	if p.Locale != nil {
-		loc := strings.TrimSpace(*p.Locale)
-		if loc != "" {
-			tag, err := language.Parse(loc)
-			if err != nil {
-				return nil, invalid("locale", "must be a language tag such as en or en-GB")
-			}
-			loc = tag.String()
-		}
-		u.Locale = loc
-	}
 	changes := map[string]any{}
-	for k, v := range map[string]*string{"username": p.Username, "display_name": p.DisplayName, "picture_url": p.PictureURL, "locale": p.Locale} {
-		if v != nil {
-			changes[k] = *v
-		}
+	if err := s.applyProfile(u, p, changes); err != nil {
+		return nil, err
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.UpdateUser(ctx, u); err != nil {
