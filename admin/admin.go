@@ -31,9 +31,11 @@ type Pinger interface {
 
 // TokenChecker validates admin bearer tokens (provider implements it).
 type TokenChecker interface {
-	// CheckAdminToken returns the client id and granted scopes of an active
-	// access token issued with client_credentials; any error means 401.
-	CheckAdminToken(ctx context.Context, token string) (clientID string, scopes []string, err error)
+	// CheckAdminToken returns who an active admin access token acts for
+	// (a client, or a person holding admin roles: Type and ID set) and
+	// the scopes it holds; storage.ErrUnavailable when that cannot be
+	// known now.
+	CheckAdminToken(ctx context.Context, token string) (actor accounts.Actor, scopes []string, err error)
 }
 
 // KeyManager is the part of *keys.Manager the API uses.

@@ -38,10 +38,11 @@ func AllScopes() []string {
 	return []string{ScopeAdmin, ScopeUsersRead, ScopeUsersWrite, ScopeUsersBasic, ScopeTiers, ScopeClients, ScopeKeys, ScopeAudit}
 }
 
-// caller is the authenticated admin client of a request.
+// caller is who makes an admin request: a client, or a person with
+// admin roles.
 type caller struct {
-	clientID string
-	scopes   map[string]bool
+	actor  accounts.Actor
+	scopes map[string]bool
 }
 
 // has reports whether the caller holds scope (ScopeAdmin holds all).
@@ -68,25 +69,27 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 			writeProblem(w, p)
 			return
 		}
-		var clientID string
+		var actor accounts.Actor
 		var granted []string
 		var err error = errTokenTooLong
 		if len(token) <= maxBearerToken {
-			clientID, granted, err = d.Tokens.CheckAdminToken(r.Context(), token)
+			actor, granted, err = d.Tokens.CheckAdminToken(r.Context(), token)
 		}
 		if errors.Is(err, storage.ErrUnavailable) {
 			// Our outage, not a bad token: the caller should retry.
 			writeProblem(w, toProblem(d.Logger, r, err))
 			return
 		}
-		if err != nil || clientID == "" {
+		if err != nil || actor.ID == "" {
 			p := problem("unauthorized", "the access token is invalid, expired or not an admin token")
 			p.header = http.Header{wwwAuthenticate: {`Bearer realm="` + authRealm + `", error="invalid_token"`}}
 			writeProblem(w, p)
 			return
 		}
-		accesslog.SetClient(r.Context(), clientID)
-		c := &caller{clientID: clientID, scopes: make(map[string]bool, len(granted))}
+		if actor.Type == storage.ActorClient {
+			accesslog.SetClient(r.Context(), actor.ID)
+		}
+		c := &caller{actor: actor, scopes: make(map[string]bool, len(granted))}
 		for _, s := range granted {
 			c.scopes[s] = true
 		}
@@ -102,9 +105,8 @@ func requireScope(d Deps, scopes []string, next http.Handler) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), callerKey{}, c)
-		ctx = accounts.WithActor(ctx, accounts.Actor{
-			Type: storage.ActorClient, ID: clientID, IP: clientip.From(r), UserAgent: r.UserAgent(),
-		})
+		actor.IP, actor.UserAgent = clientip.From(r), r.UserAgent()
+		ctx = accounts.WithActor(ctx, actor)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -47,12 +47,12 @@ var testTokens = map[string]struct {
 
 type fakeTokens struct{}
 
-func (fakeTokens) CheckAdminToken(_ context.Context, token string) (string, []string, error) {
+func (fakeTokens) CheckAdminToken(_ context.Context, token string) (accounts.Actor, []string, error) {
 	t, ok := testTokens[token]
 	if !ok {
-		return "", nil, errors.New("unknown token")
+		return accounts.Actor{}, nil, errors.New("unknown token")
 	}
-	return t.client, t.scopes, nil
+	return accounts.Actor{Type: storage.ActorClient, ID: t.client}, t.scopes, nil
 }
 
 // clock is accounts' clock: real time plus an offset tests can advance.

@@ -21,8 +21,8 @@ import (
 // then answers 503 before any handler runs, on every /v1 route.
 type noDB struct{}
 
-func (noDB) CheckAdminToken(context.Context, string) (string, []string, error) {
-	return "", nil, storage.ErrUnavailable
+func (noDB) CheckAdminToken(context.Context, string) (accounts.Actor, []string, error) {
+	return accounts.Actor{}, nil, storage.ErrUnavailable
 }
 
 // never503 are the routes that answer without the database, and so never

@@ -17,8 +17,8 @@ import (
 
 type noTokens struct{}
 
-func (noTokens) CheckAdminToken(context.Context, string) (string, []string, error) {
-	return "", nil, http.ErrNoCookie
+func (noTokens) CheckAdminToken(context.Context, string) (accounts.Actor, []string, error) {
+	return accounts.Actor{}, nil, http.ErrNoCookie
 }
 
 type spec struct {

@@ -222,8 +222,13 @@ var English = Strings{
 
 	Scopes: map[string]string{
 		"openid":         "Sign you in with your account",
-		"profile":        "See your name and username",
+		"profile":        "See your name, username and profile details",
 		"email":          "See your email address",
+		"phone":          "See your phone number",
+		"address":        "See your postal address",
+		"groups":         "See which groups you belong to",
+		"roles":          "See the roles you hold",
+		"tier":           "See your plan and its limits",
 		"offline_access": "Stay signed in when you are not using it",
 		"account:read":   "See your account details and sessions",
 		"account:write":  "Change your account details and password",

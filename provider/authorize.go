@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -180,6 +179,14 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.authorizeError(w, r, ar, err)
 		return
 	}
+	// A person gets an admin scope only while their roles give it; one
+	// they may not have is dropped, never refused, so that nobody learns
+	// who is an administrator by asking.
+	granted, err = p.personAdminScopes(ctx, user.ID, granted)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
 	for _, s := range ar.GetRequestedScopes() {
 		if slices.Contains(granted, s) {
 			ar.GrantScope(s)
@@ -190,7 +197,12 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	// access token redeemed from it, and a token request may narrow it
 	// (grantResources).
 	ar.SetRequestedAudience(resources)
-	sess := p.userSession(client, user, sid, authTime, amr, requestedAt, ar.GetGrantedScopes(), p.tierClaims(ctx, user, ar.GetGrantedScopes()))
+	idClaims, extClaims, err := p.claimsFor(ctx, user, client, ar.GetGrantedScopes())
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	sess := p.userSession(client, user, sid, authTime, amr, requestedAt, idClaims, extClaims)
 	sess.Resources = resources
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
@@ -203,7 +215,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 // userSession builds the session stored with the code: the ID token
 // claims, and the claims a JWT access token will carry.
 func (p *Provider) userSession(client *storage.Client, user *storage.User, sid string, authTime time.Time,
-	amr []string, requestedAt time.Time, scopes fosite.Arguments, tier map[string]interface{}) *Session {
+	amr []string, requestedAt time.Time, idClaims, extClaims map[string]interface{}) *Session {
 	s := NewSession()
 	s.Subject = user.ID
 	s.Username = user.Username
@@ -218,21 +230,7 @@ func (p *Provider) userSession(client *storage.Client, user *storage.User, sid s
 	c.RequestedAt = requestedAt.UTC().Truncate(time.Second)
 	c.AuthenticationMethodsReferences = amr
 	c.AuthenticationContextClassReference = acrFor(amr)
-	c.Extra = map[string]interface{}{}
-	if sid != "" {
-		c.Extra["sid"] = sid
-	}
-	for k, v := range userClaims(user, scopes) {
-		c.Extra[k] = v
-	}
-	// The tier reaches resource servers through introspection and JWT
-	// access tokens (Ext) as well as the ID token.
-	for k, v := range tier {
-		c.Extra[k] = v
-	}
-	if len(tier) > 0 {
-		s.Ext = tier
-	}
+	s.setClaims(idClaims, extClaims)
 	return s
 }
 
@@ -251,44 +249,6 @@ func acrFor(amr []string) string {
 		return ACRFederated
 	}
 	return ACRPassword
-}
-
-// ScopeTier releases the user's service tier and its rate limits.
-const ScopeTier = "tier"
-
-// tierClaims are the tier claims for a user when the tier scope is
-// granted: "tier" (the name) and "tier_rate_limits" (what resource servers
-// enforce).
-func (p *Provider) tierClaims(ctx context.Context, u *storage.User, scopes fosite.Arguments) map[string]interface{} {
-	if !scopes.Has(ScopeTier) {
-		return nil
-	}
-	tc, ok := p.accounts.TierClaims(ctx, u)
-	if !ok {
-		return nil
-	}
-	limits := make([]map[string]interface{}, 0, len(tc.RateLimits))
-	for _, l := range tc.RateLimits {
-		limits = append(limits, map[string]interface{}{"match": l.Match, "limit": l.Limit, "period_seconds": int64(l.Period / time.Second)})
-	}
-	return map[string]interface{}{"tier": tc.Name, "tier_rate_limits": limits}
-}
-
-// userClaims are the claims released for the granted scopes.
-func userClaims(u *storage.User, scopes fosite.Arguments) map[string]interface{} {
-	out := map[string]interface{}{}
-	if scopes.Has("profile") {
-		out["preferred_username"] = u.Username
-		if u.DisplayName != "" {
-			out["name"] = u.DisplayName
-		}
-		out["updated_at"] = u.UpdatedAt.Unix()
-	}
-	if scopes.Has("email") {
-		out["email"] = u.Email
-		out["email_verified"] = u.EmailVerified
-	}
-	return out
 }
 
 // authorizeError answers a failed authorization request: back to the

@@ -27,7 +27,7 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			"revocation_endpoint":                           iss + pathRevoke,
 			"end_session_endpoint":                          iss + pathEndSession,
 			"pushed_authorization_request_endpoint":         iss + pathPAR,
-			"scopes_supported":                              []string{"openid", "profile", "email", "offline_access", ScopeAccountRead, ScopeAccountWrite, ScopeTier},
+			"scopes_supported":                              append(append([]string{}, claimScopes...), "offline_access", ScopeAccountRead, ScopeAccountWrite),
 			"response_types_supported":                      []string{"code"},
 			"response_modes_supported":                      []string{"query", "form_post"},
 			"grant_types_supported":                         accounts.GrantTypes(),
@@ -40,8 +40,7 @@ func (p *Provider) discoveryDoc() ([]byte, string) {
 			// RFC 9207: every authorization response, success or error,
 			// carries iss.
 			"authorization_response_iss_parameter_supported": true,
-			"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
-				"name", "preferred_username", "email", "email_verified", "updated_at", "tier", "tier_rate_limits"},
+			"claims_supported":                      releasedClaims,
 			"prompt_values_supported":               []string{"none", "login", "consent"},
 			"acr_values_supported":                  []string{ACRPassword, ACRFederated, ACRMFA},
 			"claims_parameter_supported":            false,

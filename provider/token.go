@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,7 +75,22 @@ func (p *Provider) handleToken() http.Handler {
 		// this check closes the gap of a grant racing with them.
 		if gt := ar.GetGrantTypes(); gt.ExactOne("authorization_code") || gt.ExactOne("refresh_token") {
 			if sub := ar.GetSession().GetSubject(); sub != "" {
-				if _, err := p.accounts.GetUser(ctx, sub); err != nil {
+				user, err := p.accounts.GetUser(ctx, sub)
+				if err == nil && gt.ExactOne("refresh_token") {
+					// Refreshed tokens carry the claims as they are
+					// now: a membership ended since sign-in is gone.
+					if s, ok := ar.GetSession().(*Session); ok {
+						if cerr := p.refreshClaims(ctx, s, user, client, ar.GetGrantedScopes()); cerr != nil {
+							err = fmt.Errorf("refresh claims: %w", cerr)
+							if p.outage(w, "token", err) {
+								return
+							}
+							p.oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+							return
+						}
+					}
+				}
+				if err != nil {
 					err = fosite.ErrInvalidGrant.WithHint("The account cannot sign in.").WithWrap(err)
 					if p.outage(w, "token", err) {
 						return

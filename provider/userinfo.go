@@ -10,6 +10,7 @@ import (
 	"time"
 
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/ory/fosite"
 )
 
@@ -53,9 +54,18 @@ func (p *Provider) handleUserinfo() http.Handler {
 			bearerError(w, http.StatusUnauthorized, "invalid_token", "The account is not active.")
 			return
 		}
-		claims := userClaims(user, ar.GetGrantedScopes())
-		for k, v := range p.tierClaims(ctx, user, ar.GetGrantedScopes()) {
-			claims[k] = v
+		client, _ := ar.GetClient().(*storage.Client)
+		if client == nil {
+			client = &storage.Client{}
+		}
+		claims, _, err := p.claimsFor(ctx, user, client, ar.GetGrantedScopes())
+		if p.outage(w, "userinfo", err) {
+			return
+		}
+		if err != nil {
+			p.log.ErrorContext(ctx, "userinfo: claims", "err", err)
+			writeOAuthError(w, http.StatusInternalServerError, "server_error", "The claims could not be computed.")
+			return
 		}
 		claims["sub"] = user.ID
 		w.Header().Set("Content-Type", "application/json")

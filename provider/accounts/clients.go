@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +30,11 @@ type ClientSpec struct {
 	AccessTokenFormat storage.AccessTokenFormat // default: opaque
 	// RequireMFA makes every sign-in to the client use a second factor.
 	RequireMFA bool
+	// Claims maps claim names to metadata paths
+	// ({"department": "app_metadata.department"}), emitted in the
+	// client's tokens when ClaimsScope ("" = profile) is granted.
+	Claims      map[string]string
+	ClaimsScope string
 }
 
 // GrantTypes are the OAuth 2.0 grants Latchkey supports: what a client may
@@ -62,7 +68,7 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*storage.C
 		}
 		return s.audit(ctx, AuditClientCreate, c.ID, "", map[string]any{"name": c.Name, "grant_types": c.GrantTypes,
 			"scopes": c.Scopes, "audience": c.Audience, "public": c.Public, "first_party": c.FirstParty,
-			"require_mfa": c.RequireMFA})
+			"require_mfa": c.RequireMFA, "claims": c.Claims, "claims_scope": c.ClaimsScope})
 	})
 	if err != nil {
 		return nil, "", err
@@ -82,6 +88,8 @@ type ClientUpdate struct {
 	GrantTypes, Scopes, Audience         *[]string
 	FirstParty, RequireMFA               *bool
 	AccessTokenFormat                    *storage.AccessTokenFormat
+	Claims                               *map[string]string
+	ClaimsScope                          *string
 	AccessTokenTTL, RefreshTokenTTL      *time.Duration
 	IDTokenTTL, AuthCodeTTL              *time.Duration
 }
@@ -96,7 +104,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	}
 	spec := ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Audience: c.Audience, Public: c.Public, FirstParty: c.FirstParty,
-		AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA}
+		AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA, Claims: c.Claims, ClaimsScope: c.ClaimsScope}
 	changes := map[string]any{}
 	patch(&spec.Name, up.Name, "name", changes)
 	patch(&spec.RedirectURIs, up.RedirectURIs, "redirect_uris", changes)
@@ -107,6 +115,8 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	patch(&spec.FirstParty, up.FirstParty, "first_party", changes)
 	patch(&spec.RequireMFA, up.RequireMFA, "require_mfa", changes)
 	patch(&spec.AccessTokenFormat, up.AccessTokenFormat, "access_token_format", changes)
+	patch(&spec.Claims, up.Claims, "claims", changes)
+	patch(&spec.ClaimsScope, up.ClaimsScope, "claims_scope", changes)
 	next, err := clientFromSpec(spec)
 	if err != nil {
 		return nil, err
@@ -271,6 +281,11 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 			return nil, invalid("audience", "%q is listed twice", a)
 		}
 	}
+	claims, scope, cerr := checkClaimMappings(spec.Claims, spec.ClaimsScope, c.Scopes)
+	if cerr != nil {
+		return nil, cerr
+	}
+	c.Claims, c.ClaimsScope = claims, scope
 	return c, nil
 }
 
@@ -341,4 +356,56 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 		}
 		return s.audit(ctx, AuditClientDelete, id, "", nil)
 	})
+}
+
+// reservedClaims cannot be mapped from metadata: the protocol's own
+// claims (OIDC Core §2 and §5.1, RFC 9068, RFC 8693, RFC 9449) and those
+// Latchkey releases itself, which a mapping would shadow.
+var reservedClaims = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true, "auth_time": true,
+	"nonce": true, "acr": true, "amr": true, "azp": true, "at_hash": true, "c_hash": true, "s_hash": true, "sid": true,
+	"scope": true, "scp": true, "client_id": true, "cnf": true, "act": true, "may_act": true, "events": true, "typ": true,
+	"name": true, "given_name": true, "family_name": true, "middle_name": true, "nickname": true,
+	"preferred_username": true, "profile": true, "picture": true, "website": true, "email": true,
+	"email_verified": true, "gender": true, "birthdate": true, "zoneinfo": true, "locale": true, "phone_number": true,
+	"phone_number_verified": true, "address": true, "updated_at": true,
+	"groups": true, "roles": true, "tier": true, "tier_rate_limits": true,
+}
+
+var claimNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`)
+
+// checkClaimMappings validates a client's custom claims: names not
+// reserved, sources a dotted path into user_metadata or app_metadata, a
+// scope the client may ask for. At most 32 mappings.
+func checkClaimMappings(claims map[string]string, scope string, clientScopes []string) (map[string]string, string, error) {
+	scope = strings.TrimSpace(scope)
+	if len(claims) == 0 {
+		return nil, scope, nil
+	}
+	if len(claims) > 32 {
+		return nil, "", invalid("claims", "at most 32 custom claims")
+	}
+	out := make(map[string]string, len(claims))
+	for name, src := range claims {
+		if !claimNamePattern.MatchString(name) {
+			return nil, "", invalid("claims", "claim name %q must be 1–64 letters, digits, '_', '.', ':' or '-'", name)
+		}
+		if reservedClaims[name] {
+			return nil, "", invalid("claims", "claim name %q is reserved", name)
+		}
+		src = strings.TrimSpace(src)
+		root, path, _ := strings.Cut(src, ".")
+		if (root != "user_metadata" && root != "app_metadata") || path == "" || slices.Contains(strings.Split(path, "."), "") {
+			return nil, "", invalid("claims", "the source of %q must be app_metadata.<key> or user_metadata.<key>", name)
+		}
+		out[name] = src
+	}
+	check := scope
+	if check == "" {
+		check = "profile"
+	}
+	if !slices.Contains(clientScopes, check) {
+		return nil, "", invalid("claims_scope", "must be one of the client's scopes (%q is not)", check)
+	}
+	return out, scope, nil
 }
