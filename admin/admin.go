@@ -80,6 +80,27 @@ type Accounts interface {
 	AdminDeleteFactor(ctx context.Context, userID, factorID, reason string) error
 	MFAEnabledUsers(ctx context.Context, userIDs []string) (map[string]bool, error)
 
+	// groups and roles
+	CreateGroup(ctx context.Context, spec accounts.GroupSpec) (*storage.Group, error)
+	GetGroup(ctx context.Context, id string) (*storage.Group, error)
+	ListGroups(ctx context.Context, q storage.PageQuery) ([]storage.Group, string, error)
+	UpdateGroup(ctx context.Context, id string, spec accounts.GroupSpec) (*storage.Group, error)
+	DeleteGroup(ctx context.Context, id string) error
+	GroupRoles(ctx context.Context, id string) ([]storage.Role, error)
+	ListGroupMembers(ctx context.Context, id string, q storage.PageQuery) ([]storage.User, string, error)
+	AddGroupMember(ctx context.Context, groupID, userID string) error
+	RemoveGroupMember(ctx context.Context, groupID, userID string) error
+	GrantGroupRole(ctx context.Context, groupID, roleID string) error
+	RevokeGroupRole(ctx context.Context, groupID, roleID string) error
+	GrantUserRole(ctx context.Context, userID, roleID string) error
+	RevokeUserRole(ctx context.Context, userID, roleID string) error
+	CreateRole(ctx context.Context, spec accounts.RoleSpec) (*storage.Role, error)
+	GetRole(ctx context.Context, id string) (*storage.Role, error)
+	ListRoles(ctx context.Context, q storage.RoleQuery) ([]storage.Role, string, error)
+	UpdateRole(ctx context.Context, id string, spec accounts.RoleSpec) (*storage.Role, error)
+	DeleteRole(ctx context.Context, id string) error
+	Memberships(ctx context.Context, userID string) (*storage.Memberships, error)
+
 	// audit
 	ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error)
 	RecordAudit(ctx context.Context, action, target, reason string, changes map[string]any) error

@@ -24,6 +24,7 @@ const (
 	ScopeClients    = "admin:clients"
 	ScopeKeys       = "admin:keys"
 	ScopeAudit      = "admin:audit"
+	ScopeGroups     = "admin:groups"
 )
 
 const (
@@ -35,7 +36,7 @@ const (
 
 // AllScopes lists every scope the admin API knows.
 func AllScopes() []string {
-	return []string{ScopeAdmin, ScopeUsersRead, ScopeUsersWrite, ScopeUsersBasic, ScopeTiers, ScopeClients, ScopeKeys, ScopeAudit}
+	return []string{ScopeAdmin, ScopeUsersRead, ScopeUsersWrite, ScopeUsersBasic, ScopeTiers, ScopeClients, ScopeKeys, ScopeAudit, ScopeGroups}
 }
 
 // caller is who makes an admin request: a client, or a person with

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // Request body limits.
@@ -280,4 +281,53 @@ func (p patch) duration(name string) (*time.Duration, error) {
 		}
 	}
 	return &d, nil
+}
+
+// address returns the structured address; null clears it. Unknown keys
+// are refused, so that a typo is not silently dropped.
+func (p patch) address(name string) (*storage.Address, error) {
+	raw, ok := p[name]
+	if !ok {
+		return nil, nil
+	}
+	if isNull(raw) {
+		return &storage.Address{}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var a storage.Address
+	if err := dec.Decode(&a); err != nil {
+		return nil, invalidField(name, "must be an object of formatted, street_address, locality, region, postal_code and country strings")
+	}
+	return &a, nil
+}
+
+// object returns a JSON object field as its bytes (the rules check it is
+// an object); null clears it.
+func (p patch) object(name string) (*[]byte, error) {
+	raw, ok := p[name]
+	if !ok {
+		return nil, nil
+	}
+	b := []byte(raw)
+	if isNull(raw) {
+		b = nil
+	}
+	return &b, nil
+}
+
+// stringMap returns an object of strings; null is the empty map.
+func (p patch) stringMap(name string) (*map[string]string, error) {
+	raw, ok := p[name]
+	if !ok {
+		return nil, nil
+	}
+	m := map[string]string{}
+	if isNull(raw) {
+		return &m, nil
+	}
+	if _, err := p.value(name, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }

@@ -47,16 +47,18 @@ func handleListClients(d Deps) http.Handler {
 func handleCreateClient(d Deps) http.Handler {
 	return apiHandler(d, func(w http.ResponseWriter, r *http.Request) error {
 		var in struct {
-			Name                   string   `json:"name"`
-			RedirectURIs           []string `json:"redirect_uris"`
-			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-			GrantTypes             []string `json:"grant_types"`
-			Scopes                 []string `json:"scopes"`
-			Audience               []string `json:"audience"`
-			Public                 bool     `json:"public"`
-			FirstParty             bool     `json:"first_party"`
-			RequireMFA             bool     `json:"require_mfa"`
-			AccessTokenFormat      string   `json:"access_token_format"`
+			Name                   string            `json:"name"`
+			RedirectURIs           []string          `json:"redirect_uris"`
+			PostLogoutRedirectURIs []string          `json:"post_logout_redirect_uris"`
+			GrantTypes             []string          `json:"grant_types"`
+			Scopes                 []string          `json:"scopes"`
+			Audience               []string          `json:"audience"`
+			Public                 bool              `json:"public"`
+			FirstParty             bool              `json:"first_party"`
+			RequireMFA             bool              `json:"require_mfa"`
+			AccessTokenFormat      string            `json:"access_token_format"`
+			Claims                 map[string]string `json:"claims"`
+			ClaimsScope            string            `json:"claims_scope"`
 		}
 		if err := decodeJSON(w, r, &in, false); err != nil {
 			return err
@@ -68,6 +70,7 @@ func handleCreateClient(d Deps) http.Handler {
 			Name: in.Name, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 			GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience, Public: in.Public, FirstParty: in.FirstParty,
 			RequireMFA: in.RequireMFA, AccessTokenFormat: storage.AccessTokenFormat(in.AccessTokenFormat),
+			Claims: in.Claims, ClaimsScope: in.ClaimsScope,
 		})
 		if err != nil {
 			return clientErr(err)
@@ -93,7 +96,7 @@ func handleGetClient(d Deps) http.Handler {
 
 var (
 	clientPatchable = []string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audience", "first_party",
-		"require_mfa", "access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl"}
+		"require_mfa", "access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl", "claims", "claims_scope"}
 	clientProtected = map[string]string{
 		"client_id":      "cannot be changed",
 		"id":             "cannot be changed",
@@ -127,6 +130,12 @@ func handlePatchClient(d Deps) http.Handler {
 			return err
 		}
 		if up.RequireMFA, err = p.boolean("require_mfa"); err != nil {
+			return err
+		}
+		if up.Claims, err = p.stringMap("claims"); err != nil {
+			return err
+		}
+		if up.ClaimsScope, err = p.str("claims_scope", true); err != nil {
 			return err
 		}
 		format, err := p.str("access_token_format", true)

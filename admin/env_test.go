@@ -43,6 +43,7 @@ var testTokens = map[string]struct {
 	"tok-keys":    {"c_keys", []string{admin.ScopeKeys}},
 	"tok-audit":   {"c_audit", []string{admin.ScopeAudit}},
 	"tok-none":    {"c_none", []string{"openid"}},
+	"tok-groups":  {"c_groups", []string{admin.ScopeGroups}},
 }
 
 type fakeTokens struct{}

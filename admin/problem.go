@@ -60,6 +60,7 @@ var problemTitles = map[string]struct {
 	"conflict":               {http.StatusConflict, "Conflict"},
 	"grace-period-over":      {http.StatusConflict, "Restore grace period is over"},
 	"last-key":               {http.StatusConflict, "Last signing key"},
+	"built-in-role":          {http.StatusConflict, "Built-in role"},
 	"precondition-failed":    {http.StatusPreconditionFailed, "Precondition failed"},
 	"payload-too-large":      {http.StatusRequestEntityTooLarge, "Request body too large"},
 	"unsupported-media-type": {http.StatusUnsupportedMediaType, "Unsupported media type"},
@@ -123,6 +124,8 @@ func toProblem(log *slog.Logger, r *http.Request, err error) *Problem {
 		return problem("not-found", "no such resource")
 	case errors.Is(err, accounts.ErrGraceOver):
 		return problem("grace-period-over", "the account was deleted too long ago to be restored")
+	case errors.Is(err, accounts.ErrBuiltIn):
+		return problem("built-in-role", "built-in roles (latchkey:…) can be granted and revoked, not changed or deleted")
 	case errors.Is(err, keys.ErrLastKey):
 		return problem("last-key", "no other key of the algorithm could sign; rotate first")
 	case errors.Is(err, storage.ErrConflict):

@@ -70,6 +70,55 @@ func apiRoutes(d Deps) []apiRoute {
 		{get, "/v1/users/{id}/rate-limits", usersRead, handleUserRateLimits(d)},
 		{put, "/v1/users/{id}/tier", usersWrite, handleSetUserTier(d)},
 		{get, "/v1/stats", usersRead, handleStats(d)},
+		{put, "/v1/users/{id}/roles/{role_id}", scopes(ScopeGroups), handleLink(d, func(r *http.Request) error {
+			if err := guardBuiltInRole(r, d, pathVar(r, "role_id")); err != nil {
+				return err
+			}
+			return d.Accounts.GrantUserRole(r.Context(), pathVar(r, "id"), pathVar(r, "role_id"))
+		})},
+		{del, "/v1/users/{id}/roles/{role_id}", scopes(ScopeGroups), handleLink(d, func(r *http.Request) error {
+			if err := guardBuiltInRole(r, d, pathVar(r, "role_id")); err != nil {
+				return err
+			}
+			return d.Accounts.RevokeUserRole(r.Context(), pathVar(r, "id"), pathVar(r, "role_id"))
+		})},
+
+		// groups and roles
+		{get, "/v1/groups", scopes(ScopeGroups), handleListGroups(d)},
+		{post, "/v1/groups", scopes(ScopeGroups), handleCreateGroup(d)},
+		{get, "/v1/groups/{id}", scopes(ScopeGroups), handleGetGroup(d)},
+		{patch, "/v1/groups/{id}", scopes(ScopeGroups), handlePatchGroup(d)},
+		{del, "/v1/groups/{id}", scopes(ScopeGroups), handleDeleteGroup(d)},
+		{get, "/v1/groups/{id}/members", scopes(ScopeGroups), handleListGroupMembers(d)},
+		{put, "/v1/groups/{id}/members/{user_id}", scopes(ScopeGroups), handleLink(d, func(r *http.Request) error {
+			if err := guardBuiltInGroup(r, d, pathVar(r, "id")); err != nil {
+				return err
+			}
+			return d.Accounts.AddGroupMember(r.Context(), pathVar(r, "id"), pathVar(r, "user_id"))
+		})},
+		{del, "/v1/groups/{id}/members/{user_id}", scopes(ScopeGroups), handleLink(d, func(r *http.Request) error {
+			if err := guardBuiltInGroup(r, d, pathVar(r, "id")); err != nil {
+				return err
+			}
+			return d.Accounts.RemoveGroupMember(r.Context(), pathVar(r, "id"), pathVar(r, "user_id"))
+		})},
+		{put, "/v1/groups/{id}/roles/{role_id}", scopes(ScopeGroups), handleLink(d, func(r *http.Request) error {
+			if err := guardBuiltInRole(r, d, pathVar(r, "role_id")); err != nil {
+				return err
+			}
+			return d.Accounts.GrantGroupRole(r.Context(), pathVar(r, "id"), pathVar(r, "role_id"))
+		})},
+		{del, "/v1/groups/{id}/roles/{role_id}", scopes(ScopeGroups), handleLink(d, func(r *http.Request) error {
+			if err := guardBuiltInRole(r, d, pathVar(r, "role_id")); err != nil {
+				return err
+			}
+			return d.Accounts.RevokeGroupRole(r.Context(), pathVar(r, "id"), pathVar(r, "role_id"))
+		})},
+		{get, "/v1/roles", scopes(ScopeGroups), handleListRoles(d)},
+		{post, "/v1/roles", scopes(ScopeGroups), handleCreateRole(d)},
+		{get, "/v1/roles/{id}", scopes(ScopeGroups), handleGetRole(d)},
+		{patch, "/v1/roles/{id}", scopes(ScopeGroups), handlePatchRole(d)},
+		{del, "/v1/roles/{id}", scopes(ScopeGroups), handleDeleteRole(d)},
 
 		// tiers
 		{get, "/v1/tiers", scopes(ScopeTiers), handleListTiers(d)},

@@ -22,8 +22,14 @@ func writeUser(w http.ResponseWriter, r *http.Request, d Deps, status int, u *st
 	if err != nil {
 		return err
 	}
+	m, err := d.Accounts.Memberships(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	v := viewUser(u, mfa[u.ID])
+	v.Groups, v.Roles = viewMemberships(m)
 	w.Header().Set("ETag", etag(u))
-	writeJSON(w, status, viewUser(u, mfa[u.ID]))
+	writeJSON(w, status, v)
 	return nil
 }
 
@@ -122,7 +128,9 @@ func ifMatch(r *http.Request) (time.Time, bool, error) {
 // The user fields PATCH may change, and those it refuses (with where to
 // change them instead).
 var (
-	userPatchable = []string{"username", "email", "email_verified", "display_name", "picture_url", "locale"}
+	userPatchable = []string{"username", "email", "email_verified", "display_name", "picture_url", "locale",
+		"given_name", "family_name", "middle_name", "nickname", "website", "zoneinfo", "birthdate", "phone_number",
+		"phone_number_verified", "address", "user_metadata", "app_metadata"}
 	userProtected = map[string]string{
 		"id":             "cannot be changed",
 		"status":         "cannot be changed with PATCH; use POST /v1/users/{id}/suspend, /unsuspend, /restore or DELETE /v1/users/{id}",
@@ -137,6 +145,9 @@ var (
 		"locked_until":   "cannot be changed with PATCH; use DELETE /v1/users/{id}/lockout",
 		"failed_logins":  "cannot be changed with PATCH; use DELETE /v1/users/{id}/lockout",
 		"last_failed_at": "cannot be changed with PATCH; use DELETE /v1/users/{id}/lockout",
+		"last_login_at":  "is set by the server at each sign-in",
+		"groups":         "cannot be changed with PATCH; use PUT/DELETE /v1/groups/{id}/members/{user_id}",
+		"roles":          "cannot be changed with PATCH; use PUT/DELETE /v1/users/{id}/roles/{role_id}",
 	}
 )
 
@@ -162,12 +173,32 @@ func handlePatchUser(d Deps) http.Handler {
 			{"display_name", &up.DisplayName, true},
 			{"picture_url", &up.PictureURL, true},
 			{"locale", &up.Locale, true},
+			{"given_name", &up.GivenName, true},
+			{"family_name", &up.FamilyName, true},
+			{"middle_name", &up.MiddleName, true},
+			{"nickname", &up.Nickname, true},
+			{"website", &up.Website, true},
+			{"zoneinfo", &up.Zoneinfo, true},
+			{"birthdate", &up.Birthdate, true},
+			{"phone_number", &up.PhoneNumber, true},
 		} {
 			if *f.dst, err = p.str(f.name, f.clearable); err != nil {
 				return err
 			}
 		}
 		if up.EmailVerified, err = p.boolean("email_verified"); err != nil {
+			return err
+		}
+		if up.PhoneNumberVerified, err = p.boolean("phone_number_verified"); err != nil {
+			return err
+		}
+		if up.Address, err = p.address("address"); err != nil {
+			return err
+		}
+		if up.UserMetadata, err = p.object("user_metadata"); err != nil {
+			return err
+		}
+		if up.AppMetadata, err = p.object("app_metadata"); err != nil {
 			return err
 		}
 		if len(p) == 0 {
@@ -427,10 +458,12 @@ func handleImportUsers(d Deps) http.Handler {
 
 // Search filters that reveal more than id and username: a caller with only
 // the basic search scope may not use them.
-var fullFilters = []string{"status", "tier", "email_verified", "created_after", "created_before"}
+var fullFilters = []string{"status", "tier", "email_verified", "created_after", "created_before", "group", "role",
+	"last_login_after", "last_login_before"}
 
 // Parameters that an exact lookup (?username=, ?email=) cannot be combined with.
-var searchParams = []string{"q", "status", "tier", "email_verified", "created_after", "created_before", "sort", "after"}
+var searchParams = []string{"q", "status", "tier", "email_verified", "created_after", "created_before", "group", "role",
+	"last_login_after", "last_login_before", "sort", "after"}
 
 type basicUser struct {
 	ID       string `json:"id"`
@@ -467,7 +500,7 @@ func handleListUsers(d Deps) http.Handler {
 			}
 		} else {
 			uq := storage.UserQuery{Q: q.Get("q"), Status: storage.UserStatus(q.Get("status")), TierID: q.Get("tier"),
-				Sort: storage.UserSort(q.Get("sort")), After: q.Get("after")}
+				GroupID: q.Get("group"), RoleID: q.Get("role"), Sort: storage.UserSort(q.Get("sort")), After: q.Get("after")}
 			if !full {
 				uq.UsernameOnly, uq.Sort = true, storage.SortUsernameAsc // the cursor then holds a username, not a date
 			}
@@ -478,6 +511,12 @@ func handleListUsers(d Deps) http.Handler {
 				return err
 			}
 			if uq.CreatedBefore, err = qTime(q, "created_before"); err != nil {
+				return err
+			}
+			if uq.LastLoginAfter, err = qTime(q, "last_login_after"); err != nil {
+				return err
+			}
+			if uq.LastLoginBefore, err = qTime(q, "last_login_before"); err != nil {
 				return err
 			}
 			if uq.Limit, err = qInt(q, "limit", 50, 1, 200); err != nil {
@@ -610,8 +649,12 @@ func handleStats(d Deps) http.Handler {
 		for _, dc := range st.SignupsPerDay {
 			perDay = append(perDay, day{dc.Day, dc.Count})
 		}
+		active := map[string]int64{}
+		for n, c := range st.ActiveUsers {
+			active[strconv.Itoa(n)+"d"] = c
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"days": days, "users_by_status": byStatus,
-			"users_by_tier": byTier, "signups_per_day": perDay})
+			"users_by_tier": byTier, "signups_per_day": perDay, "active_users": active})
 		return nil
 	})
 }

@@ -171,7 +171,7 @@ func TestPatchUserErrors(t *testing.T) {
 			{"deleted_at is protected", path, `{"deleted_at":null}`, "", 422, "deleted_at"},
 			{"locked_until is protected", path, `{"locked_until":null}`, "", 422, "locked_until"},
 			{"protected with allowed", path, `{"display_name":"x","updated_at":"2020-01-01T00:00:00Z"}`, "", 422, "updated_at"},
-			{"unknown field", path, `{"nickname":"x"}`, "", 400, "nickname"},
+			{"unknown field", path, `{"nick_name":"x"}`, "", 400, "nick_name"},
 			{"wrong type", path, `{"email_verified":"yes"}`, "", 400, "email_verified"},
 			{"null username", path, `{"username":null}`, "", 422, "username"},
 			{"bad username", path, `{"username":"A B"}`, "", 422, "username"},

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -55,11 +56,82 @@ type userView struct {
 	FailedLogins  int        `json:"failed_logins"`
 	HasPassword   bool       `json:"has_password"`
 	MFAEnabled    bool       `json:"mfa_enabled"`
+
+	GivenName           string           `json:"given_name"`
+	FamilyName          string           `json:"family_name"`
+	MiddleName          string           `json:"middle_name"`
+	Nickname            string           `json:"nickname"`
+	Website             string           `json:"website"`
+	Zoneinfo            string           `json:"zoneinfo"`
+	Birthdate           string           `json:"birthdate"`
+	PhoneNumber         string           `json:"phone_number"`
+	PhoneNumberVerified bool             `json:"phone_number_verified"`
+	Address             *storage.Address `json:"address"`
+	UserMetadata        json.RawMessage  `json:"user_metadata"`
+	AppMetadata         json.RawMessage  `json:"app_metadata"`
+	LastLoginAt         *time.Time       `json:"last_login_at"`
+
+	// Only on GET /v1/users/{id} and the answers that change one user.
+	Groups *[]membershipView `json:"groups,omitempty"`
+	Roles  *[]roleHeldView   `json:"roles,omitempty"`
+}
+
+// membershipView is a group a user is in; Direct false when it is the
+// ancestor of one they are in.
+type membershipView struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Direct bool   `json:"direct"`
+}
+
+// roleHeldView is an effective role and where it comes from.
+type roleHeldView struct {
+	ID       string           `json:"id"`
+	Name     string           `json:"name"`
+	ClientID *string          `json:"client_id"`
+	From     []roleSourceView `json:"from"`
+}
+
+// roleSourceView: "direct", or "group" with the group's id and name.
+type roleSourceView struct {
+	Type      string `json:"type"`
+	GroupID   string `json:"group_id,omitempty"`
+	GroupName string `json:"group_name,omitempty"`
+}
+
+func viewMemberships(m *storage.Memberships) (*[]membershipView, *[]roleHeldView) {
+	groups := make([]membershipView, 0, len(m.Groups))
+	for _, g := range m.Groups {
+		groups = append(groups, membershipView{ID: g.ID, Name: g.Name, Direct: g.Direct})
+	}
+	roles := make([]roleHeldView, 0, len(m.Roles))
+	for _, r := range m.Roles {
+		v := roleHeldView{ID: r.ID, Name: r.Name, ClientID: strPtr(r.ClientID), From: []roleSourceView{}}
+		for _, src := range r.Sources {
+			if src.GroupID == "" {
+				v.From = append(v.From, roleSourceView{Type: "direct"})
+			} else {
+				v.From = append(v.From, roleSourceView{Type: "group", GroupID: src.GroupID, GroupName: src.GroupName})
+			}
+		}
+		roles = append(roles, v)
+	}
+	return &groups, &roles
+}
+
+// metadata is a stored JSON object as the API shows it: {} when empty.
+func metadata(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("{}")
+	}
+	return json.RawMessage(b)
 }
 
 // userFieldNames are the fields of userView, for ?fields=.
 var userFieldNames = []string{"id", "username", "email", "email_verified", "display_name", "picture_url", "locale",
-	"status", "tier", "created_at", "updated_at", "deleted_at", "locked_until", "failed_logins", "has_password", "mfa_enabled"}
+	"status", "tier", "created_at", "updated_at", "deleted_at", "locked_until", "failed_logins", "has_password", "mfa_enabled",
+	"given_name", "family_name", "middle_name", "nickname", "website", "zoneinfo", "birthdate", "phone_number",
+	"phone_number_verified", "address", "user_metadata", "app_metadata", "last_login_at"}
 
 // viewUser is the user as the API shows it; mfa says whether they have a
 // confirmed second factor (not a column of users: see withMFA).
@@ -70,6 +142,10 @@ func viewUser(u *storage.User, mfa bool) userView {
 		Tier: strPtr(u.TierID), CreatedAt: utc(u.CreatedAt), UpdatedAt: utc(u.UpdatedAt),
 		DeletedAt: utcPtr(u.DeletedAt), LockedUntil: utcPtr(u.LockedUntil), FailedLogins: u.FailedLogins,
 		HasPassword: u.PasswordHash != "", MFAEnabled: mfa,
+		GivenName: u.GivenName, FamilyName: u.FamilyName, MiddleName: u.MiddleName, Nickname: u.Nickname,
+		Website: u.Website, Zoneinfo: u.Zoneinfo, Birthdate: u.Birthdate, PhoneNumber: u.PhoneNumber,
+		PhoneNumberVerified: u.PhoneNumberVerified, Address: u.Address, UserMetadata: metadata(u.UserMetadata),
+		AppMetadata: metadata(u.AppMetadata), LastLoginAt: utcPtr(u.LastLoginAt),
 	}
 }
 
@@ -108,6 +184,32 @@ func (v *userView) field(name string) any {
 		return v.HasPassword
 	case "mfa_enabled":
 		return v.MFAEnabled
+	case "given_name":
+		return v.GivenName
+	case "family_name":
+		return v.FamilyName
+	case "middle_name":
+		return v.MiddleName
+	case "nickname":
+		return v.Nickname
+	case "website":
+		return v.Website
+	case "zoneinfo":
+		return v.Zoneinfo
+	case "birthdate":
+		return v.Birthdate
+	case "phone_number":
+		return v.PhoneNumber
+	case "phone_number_verified":
+		return v.PhoneNumberVerified
+	case "address":
+		return v.Address
+	case "user_metadata":
+		return v.UserMetadata
+	case "app_metadata":
+		return v.AppMetadata
+	case "last_login_at":
+		return v.LastLoginAt
 	}
 	return nil
 }
@@ -188,23 +290,25 @@ func viewRateLimits(ls []storage.RateLimit) []rateLimitView {
 }
 
 type clientView struct {
-	ClientID               string    `json:"client_id"`
-	Name                   string    `json:"name"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	ResponseTypes          []string  `json:"response_types"`
-	Scopes                 []string  `json:"scopes"`
-	Audience               []string  `json:"audience"`
-	Public                 bool      `json:"public"`
-	FirstParty             bool      `json:"first_party"`
-	RequireMFA             bool      `json:"require_mfa"`
-	AccessTokenFormat      string    `json:"access_token_format"`
-	AccessTokenTTL         *string   `json:"access_token_ttl"`
-	RefreshTokenTTL        *string   `json:"refresh_token_ttl"`
-	IDTokenTTL             *string   `json:"id_token_ttl"`
-	AuthCodeTTL            *string   `json:"auth_code_ttl"`
-	CreatedAt              time.Time `json:"created_at"`
+	ClientID               string            `json:"client_id"`
+	Name                   string            `json:"name"`
+	RedirectURIs           []string          `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string          `json:"post_logout_redirect_uris"`
+	GrantTypes             []string          `json:"grant_types"`
+	ResponseTypes          []string          `json:"response_types"`
+	Scopes                 []string          `json:"scopes"`
+	Audience               []string          `json:"audience"`
+	Public                 bool              `json:"public"`
+	FirstParty             bool              `json:"first_party"`
+	RequireMFA             bool              `json:"require_mfa"`
+	AccessTokenFormat      string            `json:"access_token_format"`
+	AccessTokenTTL         *string           `json:"access_token_ttl"`
+	RefreshTokenTTL        *string           `json:"refresh_token_ttl"`
+	IDTokenTTL             *string           `json:"id_token_ttl"`
+	AuthCodeTTL            *string           `json:"auth_code_ttl"`
+	Claims                 map[string]string `json:"claims"`
+	ClaimsScope            string            `json:"claims_scope"`
+	CreatedAt              time.Time         `json:"created_at"`
 	// ClientSecret is set only in the answer that created it.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
@@ -225,7 +329,7 @@ func viewClient(c *storage.Client) clientView {
 		Audience: nonNil(c.Audience), Public: c.Public, FirstParty: c.FirstParty, RequireMFA: c.RequireMFA,
 		AccessTokenFormat: string(c.AccessTokenFormat),
 		AccessTokenTTL:    ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL), IDTokenTTL: ttl(c.IDTokenTTL),
-		AuthCodeTTL: ttl(c.AuthCodeTTL), CreatedAt: utc(c.CreatedAt),
+		AuthCodeTTL: ttl(c.AuthCodeTTL), CreatedAt: utc(c.CreatedAt), Claims: nonNilMap(c.Claims), ClaimsScope: claimsScope(c),
 	}
 }
 
@@ -300,4 +404,50 @@ func viewExport(x *accounts.UserExport) exportView {
 			GrantedAt: utc(c.GrantedAt), UpdatedAt: utc(c.UpdatedAt)})
 	}
 	return out
+}
+
+type groupView struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	ParentID    *string   `json:"parent_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// Roles granted to the group itself; only on GET /v1/groups/{id}.
+	Roles *[]roleView `json:"roles,omitempty"`
+}
+
+func viewGroup(g *storage.Group) groupView {
+	return groupView{ID: g.ID, Name: g.Name, Description: g.Description, ParentID: strPtr(g.ParentID),
+		CreatedAt: utc(g.CreatedAt), UpdatedAt: utc(g.UpdatedAt)}
+}
+
+type roleView struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	ClientID    *string   `json:"client_id"`
+	BuiltIn     bool      `json:"built_in"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func viewRole(r *storage.Role) roleView {
+	return roleView{ID: r.ID, Name: r.Name, Description: r.Description, ClientID: strPtr(r.ClientID),
+		BuiltIn: accounts.IsBuiltInRole(r), CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// claimsScope is the scope that releases a client's custom claims.
+func claimsScope(c *storage.Client) string {
+	if c.ClaimsScope == "" {
+		return "profile"
+	}
+	return c.ClaimsScope
 }

@@ -351,9 +351,9 @@ func (s *Service) SearchUsers(ctx context.Context, q storage.UserQuery) (*storag
 		return nil, invalid("status", "must be active, suspended or deleted")
 	}
 	switch q.Sort {
-	case "", storage.SortCreatedAsc, storage.SortCreatedDesc, storage.SortUsernameAsc:
+	case "", storage.SortCreatedAsc, storage.SortCreatedDesc, storage.SortUsernameAsc, storage.SortLastLoginAsc, storage.SortLastLoginDesc:
 	default:
-		return nil, invalid("sort", "must be created_at, -created_at or username")
+		return nil, invalid("sort", "must be created_at, -created_at, username, last_login_at or -last_login_at")
 	}
 	if q.Limit < 0 || q.Limit > 200 {
 		return nil, invalid("limit", "must be between 1 and 200")
