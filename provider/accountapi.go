@@ -30,24 +30,54 @@ const (
 )
 
 // accountJSON is the person's account as the API shows it. The password
-// hash, lockout state and internal fields are never shown.
+// hash, lockout state and internal fields are never shown; app_metadata
+// is shown (it is about them) but only admins change it.
 type accountJSON struct {
-	ID            string    `json:"id"`
-	Username      string    `json:"username"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"email_verified"`
-	DisplayName   string    `json:"display_name"`
-	PictureURL    string    `json:"picture_url"`
-	Locale        string    `json:"locale"`
-	HasPassword   bool      `json:"has_password"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID                  string           `json:"id"`
+	Username            string           `json:"username"`
+	Email               string           `json:"email"`
+	EmailVerified       bool             `json:"email_verified"`
+	DisplayName         string           `json:"display_name"`
+	PictureURL          string           `json:"picture_url"`
+	Locale              string           `json:"locale"`
+	GivenName           string           `json:"given_name"`
+	FamilyName          string           `json:"family_name"`
+	MiddleName          string           `json:"middle_name"`
+	Nickname            string           `json:"nickname"`
+	Website             string           `json:"website"`
+	Zoneinfo            string           `json:"zoneinfo"`
+	Birthdate           string           `json:"birthdate"`
+	PhoneNumber         string           `json:"phone_number"`
+	PhoneNumberVerified bool             `json:"phone_number_verified"`
+	Address             *storage.Address `json:"address"`
+	UserMetadata        json.RawMessage  `json:"user_metadata"`
+	AppMetadata         json.RawMessage  `json:"app_metadata"`
+	HasPassword         bool             `json:"has_password"`
+	CreatedAt           time.Time        `json:"created_at"`
+	UpdatedAt           time.Time        `json:"updated_at"`
+	LastLoginAt         *time.Time       `json:"last_login_at"`
+}
+
+func jsonObject(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("{}")
+	}
+	return json.RawMessage(b)
 }
 
 func toAccountJSON(u *storage.User) accountJSON {
-	return accountJSON{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
-		DisplayName: u.DisplayName, PictureURL: u.PictureURL, Locale: u.Locale, HasPassword: u.PasswordHash != "",
+	a := accountJSON{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		DisplayName: u.DisplayName, PictureURL: u.PictureURL, Locale: u.Locale,
+		GivenName: u.GivenName, FamilyName: u.FamilyName, MiddleName: u.MiddleName, Nickname: u.Nickname,
+		Website: u.Website, Zoneinfo: u.Zoneinfo, Birthdate: u.Birthdate, PhoneNumber: u.PhoneNumber,
+		PhoneNumberVerified: u.PhoneNumberVerified, Address: u.Address, UserMetadata: jsonObject(u.UserMetadata),
+		AppMetadata: jsonObject(u.AppMetadata), HasPassword: u.PasswordHash != "",
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+	if u.LastLoginAt != nil {
+		t := u.LastLoginAt.UTC()
+		a.LastLoginAt = &t
+	}
+	return a
 }
 
 type sessionJSON struct {
@@ -242,11 +272,21 @@ func (p *Provider) handleAccountPatch() http.Handler {
 			return
 		}
 		var body struct {
-			Username    *string `json:"username"`
-			DisplayName *string `json:"display_name"`
-			PictureURL  *string `json:"picture_url"`
-			Locale      *string `json:"locale"`
-			Email       *string `json:"email"`
+			Username     *string          `json:"username"`
+			DisplayName  *string          `json:"display_name"`
+			PictureURL   *string          `json:"picture_url"`
+			Locale       *string          `json:"locale"`
+			GivenName    *string          `json:"given_name"`
+			FamilyName   *string          `json:"family_name"`
+			MiddleName   *string          `json:"middle_name"`
+			Nickname     *string          `json:"nickname"`
+			Website      *string          `json:"website"`
+			Zoneinfo     *string          `json:"zoneinfo"`
+			Birthdate    *string          `json:"birthdate"`
+			PhoneNumber  *string          `json:"phone_number"`
+			Address      *storage.Address `json:"address"`
+			UserMetadata *json.RawMessage `json:"user_metadata"`
+			Email        *string          `json:"email"`
 			// CurrentPassword is required with Email: a token alone must
 			// not be enough to move the account to another address.
 			CurrentPassword *string `json:"current_password"`
@@ -263,7 +303,10 @@ func (p *Provider) handleAccountPatch() http.Handler {
 		}
 		user, moved, err := p.accounts.UpdateProfileByToken(r.Context(), c.user, accounts.TokenProfileChange{
 			ProfileUpdate: accounts.ProfileUpdate{Username: body.Username, DisplayName: body.DisplayName,
-				PictureURL: body.PictureURL, Locale: body.Locale},
+				PictureURL: body.PictureURL, Locale: body.Locale, GivenName: body.GivenName, FamilyName: body.FamilyName,
+				MiddleName: body.MiddleName, Nickname: body.Nickname, Website: body.Website, Zoneinfo: body.Zoneinfo,
+				Birthdate: body.Birthdate, PhoneNumber: body.PhoneNumber, Address: addressOrClear(raw, body.Address),
+				UserMetadata: rawBytes(raw, "user_metadata")},
 			Email: body.Email, CurrentPassword: body.CurrentPassword,
 		}, p.recheck(c.user.ID))
 		if err != nil {
@@ -338,4 +381,24 @@ func (p *Provider) handleAccountSessionDelete() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// addressOrClear is the address change of a PATCH: a null address clears
+// it (Address{}), an absent one leaves it.
+func addressOrClear(raw map[string]json.RawMessage, a *storage.Address) *storage.Address {
+	if v, ok := raw["address"]; ok && strings.TrimSpace(string(v)) == "null" {
+		return &storage.Address{}
+	}
+	return a
+}
+
+// rawBytes is a JSON object field of a PATCH as its bytes (null clears
+// it; the rules check it is an object); nil when absent.
+func rawBytes(raw map[string]json.RawMessage, name string) *[]byte {
+	v, ok := raw[name]
+	if !ok {
+		return nil
+	}
+	b := []byte(v)
+	return &b
 }

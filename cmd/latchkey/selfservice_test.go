@@ -431,7 +431,12 @@ func TestAccountAPI(t *testing.T) {
 		{"no token", "", "GET", "/account/me", "", "", 401, ""},
 		{"bad token", "nope", "GET", "/account/me", "", "", 401, ""},
 		{"read-only token cannot write", ro, "PATCH", "/account/me", js, `{"display_name":"H"}`, 403, ""},
-		{"unknown field", rw, "PATCH", "/account/me", js, `{"nickname":"H"}`, 400, ""},
+		{"unknown field", rw, "PATCH", "/account/me", js, `{"nick_name":"H"}`, 400, ""},
+		{"phone not E.164", rw, "PATCH", "/account/me", js, `{"phone_number":"0612345678"}`, 422, "phone_number"},
+		{"time zone unknown", rw, "PATCH", "/account/me", js, `{"zoneinfo":"Mars/Base"}`, 422, "zoneinfo"},
+		{"user_metadata not an object", rw, "PATCH", "/account/me", js, `{"user_metadata":[1,2]}`, 422, "user_metadata"},
+		{"app_metadata is the admins'", rw, "PATCH", "/account/me", js, `{"app_metadata":{"plan":"gold"}}`, 422, "app_metadata"},
+		{"phone verification is not self-service", rw, "PATCH", "/account/me", js, `{"phone_number_verified":true}`, 422, "phone_number_verified"},
 		{"protected field", rw, "PATCH", "/account/me", js, `{"email_verified":false}`, 422, "email_verified"},
 		{"protected id", rw, "PATCH", "/account/me", js, `{"id":"u_x"}`, 422, "id"},
 		{"not JSON", rw, "PATCH", "/account/me", "text/plain", `display_name=H`, 400, ""},
@@ -467,6 +472,12 @@ func TestAccountAPI(t *testing.T) {
 	status, me = call(rw, http.MethodPatch, "/account/me", js, `{"display_name":"Hank H.","locale":"fr-ca"}`)
 	if status != http.StatusOK || me["display_name"] != "Hank H." || me["locale"] != "fr-CA" {
 		t.Fatalf("PATCH: %d %v", status, me)
+	}
+	status, me = call(rw, http.MethodPatch, "/account/me", js, `{"given_name":"Hank","zoneinfo":"America/Toronto",
+		"phone_number":"+1 416 555 0100","address":{"locality":"Toronto","country":"CA"},"user_metadata":{"bio":"Welder"}}`)
+	if md, _ := me["user_metadata"].(map[string]any); status != http.StatusOK || me["phone_number"] != "+14165550100" ||
+		me["phone_number_verified"] != false || md["bio"] != "Welder" || me["last_login_at"] == nil {
+		t.Fatalf("PATCH the profile: %d %v", status, me)
 	}
 	status, _ = call(rw, http.MethodPatch, "/account/me", js, `{"email":"hank.new@example.com","current_password":"hank's password 1"}`)
 	if status != http.StatusAccepted {

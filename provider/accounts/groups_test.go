@@ -110,3 +110,18 @@ func TestAdminScopesFor(t *testing.T) {
 		}
 	}
 }
+
+func TestStartSessionRecordsLastLogin(t *testing.T) {
+	e := sqliteEnv(t)
+	u := e.user(t, "ada", "ada@example.com", true)
+	before := e.get(t, u.ID)
+	if before.LastLoginAt != nil {
+		t.Fatal("a new user has a last login")
+	}
+	_, _, err := e.svc.StartSession(e.ctx, u, SessionMeta{AMR: []string{"pwd"}})
+	must(t, err)
+	got := e.get(t, u.ID)
+	if got.LastLoginAt == nil || !got.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatalf("last login = %v", got.LastLoginAt)
+	}
+}

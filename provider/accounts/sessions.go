@@ -34,9 +34,22 @@ func (s *Service) StartSession(ctx context.Context, user *storage.User, meta Ses
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(s.ttl),
 	}
-	if err := s.store.CreateBrowserSession(ctx, sess); err != nil {
-		return "", nil, fmt.Errorf("creating session: %w", err)
+	// A session starts only when a sign-in succeeded (whatever its
+	// method: password, passkey, upstream), so this is the one place
+	// last_login_at is recorded; both writes commit together.
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateBrowserSession(ctx, sess); err != nil {
+			return fmt.Errorf("creating session: %w", err)
+		}
+		if err := s.store.RecordLastLogin(ctx, user.ID, now); err != nil {
+			return fmt.Errorf("recording the sign-in: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
 	}
+	user.LastLoginAt = &now
 	return token, sess, nil
 }
 

@@ -18,7 +18,8 @@ import (
 // protectedProfileFields are account fields a person can see through the
 // account API but never set there.
 func protectedProfileFields() []string {
-	return []string{"id", "email_verified", "tier", "created_at", "updated_at", "password_hash", "has_password", "status"}
+	return []string{"id", "email_verified", "tier", "created_at", "updated_at", "password_hash", "has_password", "status",
+		"phone_number_verified", "app_metadata", "last_login_at", "groups", "roles"}
 }
 
 // CheckSettableFields refuses a change that names a protected field.
