@@ -80,8 +80,16 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, ses
 	if data.Values == nil {
 		data.Values = map[string]string{}
 	}
+	addr := user.Address
+	if addr == nil {
+		addr = &storage.Address{}
+	}
 	for k, v := range map[string]string{"display_name": user.DisplayName, "username": user.Username,
-		"picture_url": user.PictureURL, "locale": user.Locale} {
+		"picture_url": user.PictureURL, "locale": user.Locale, "given_name": user.GivenName, "middle_name": user.MiddleName,
+		"family_name": user.FamilyName, "nickname": user.Nickname, "website": user.Website, "zoneinfo": user.Zoneinfo,
+		"birthdate": user.Birthdate, "phone_number": user.PhoneNumber, "address.street_address": addr.StreetAddress,
+		"address.locality": addr.Locality, "address.region": addr.Region, "address.postal_code": addr.PostalCode,
+		"address.country": addr.Country} {
 		if _, typed := data.Values[k]; !typed {
 			data.Values[k] = v
 		}
@@ -173,12 +181,28 @@ func (u *UI) handleAccountProfile() http.Handler {
 		p := accounts.ProfileUpdate{}
 		data := page{Values: map[string]string{}}
 		for name, dst := range map[string]**string{"display_name": &p.DisplayName, "username": &p.Username,
-			"picture_url": &p.PictureURL, "locale": &p.Locale} {
+			"picture_url": &p.PictureURL, "locale": &p.Locale, "given_name": &p.GivenName, "middle_name": &p.MiddleName,
+			"family_name": &p.FamilyName, "nickname": &p.Nickname, "website": &p.Website, "zoneinfo": &p.Zoneinfo,
+			"birthdate": &p.Birthdate, "phone_number": &p.PhoneNumber} {
 			if vs, ok := f[name]; ok {
 				v := strings.TrimSpace(vs[0])
 				*dst = &v
 				data.Values[name] = v
 			}
+		}
+		// The address fields come together; the form always sends all
+		// of them, so a form without them leaves the address alone.
+		if _, ok := f["address.locality"]; ok {
+			a := storage.Address{Formatted: ""}
+			if user.Address != nil {
+				a.Formatted = user.Address.Formatted // not on the form: kept
+			}
+			for name, dst := range map[string]*string{"address.street_address": &a.StreetAddress, "address.locality": &a.Locality,
+				"address.region": &a.Region, "address.postal_code": &a.PostalCode, "address.country": &a.Country} {
+				*dst = strings.TrimSpace(f.Get(name))
+				data.Values[name] = *dst
+			}
+			p.Address = &a
 		}
 		_, err := u.accounts.UpdateProfile(r.Context(), user.ID, p)
 		return data, validation(err, &data, nil)

@@ -43,6 +43,9 @@ type Strings struct {
 
 	// Account page
 	AccountTitle, Profile, PictureURL, Locale, Save, Saved, EmailSection         string
+	GivenName, FamilyName, MiddleName, Nickname, Website, Zoneinfo, ZoneinfoHelp string
+	Birthdate, BirthdateHelp, Phone, PhoneHelp, AddressLegend                    string
+	Street, Locality, Region, PostalCode, Country                                string
 	NewEmail, ChangeEmail, EmailChangeSent, Verified, NotVerified                string
 	PasswordSection, CurrentPassword, ChangePassword, PasswordChanged            string
 	SessionsSection, ThisDevice, SignedInAt, LastSeen, SessionEnded, NoSessions  string
@@ -149,6 +152,23 @@ var English = Strings{
 	Profile:         "Profile",
 	PictureURL:      "Picture URL",
 	Locale:          "Language (e.g. en or en-GB)",
+	GivenName:       "First name",
+	FamilyName:      "Last name",
+	MiddleName:      "Middle name",
+	Nickname:        "Nickname",
+	Website:         "Website",
+	Zoneinfo:        "Time zone",
+	ZoneinfoHelp:    "For example Europe/Paris or America/New_York.",
+	Birthdate:       "Date of birth",
+	BirthdateHelp:   "YYYY-MM-DD, or 0000-MM-DD to leave out the year.",
+	Phone:           "Phone number",
+	PhoneHelp:       "With the country code, for example +44 20 7123 4567.",
+	AddressLegend:   "Postal address",
+	Street:          "Street address",
+	Locality:        "Town or city",
+	Region:          "Region or state",
+	PostalCode:      "Postal code",
+	Country:         "Country",
 	Save:            "Save",
 	Saved:           "Saved.",
 	EmailSection:    "Email address",

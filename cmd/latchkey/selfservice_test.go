@@ -356,6 +356,23 @@ func TestSelfServiceAccountPage(t *testing.T) {
 	if p.status != http.StatusOK || p.url.RawQuery != "saved=profile" || !strings.Contains(p.body, `value="en-GB"`) {
 		t.Fatalf("profile: %d %s\n%s", p.status, p.url, p.body)
 	}
+	full := url.Values{"display_name": {"Gina G."}, "given_name": {"Gina"}, "family_name": {"Giordano"}, "zoneinfo": {"Europe/Rome"},
+		"birthdate": {"1990-04-01"}, "phone_number": {"+39 06 1234 5678"}, "website": {"https://gina.example"},
+		"address.street_address": {"Via Roma 1"}, "address.locality": {"Roma"}, "address.region": {""},
+		"address.postal_code": {"00100"}, "address.country": {"IT"}}
+	bad := url.Values{}
+	for k, v := range full {
+		bad[k] = v
+	}
+	bad.Set("phone_number", "06 1234 5678")
+	if p := post("/account/profile", bad); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `id="phone_number-error"`) ||
+		!strings.Contains(p.body, `value="Via Roma 1"`) {
+		t.Fatalf("bad phone: %d\n%s", p.status, p.body)
+	}
+	if p := post("/account/profile", full); p.status != http.StatusOK || !strings.Contains(p.body, `value="&#43;390612345678"`) ||
+		!strings.Contains(p.body, `value="Europe/Rome"`) || !strings.Contains(p.body, `value="Roma"`) {
+		t.Fatalf("full profile: %d\n%s", p.status, p.body)
+	}
 
 	// Sign the other browser out from here.
 	ids := regexp.MustCompile(`name="session_id" value="([^"]+)"`).FindAllStringSubmatch(p.body, -1)
