@@ -19,19 +19,21 @@ import (
 // clientJSON is how the CLI shows a client; the secret appears only once,
 // in the output of `clients create`.
 type clientJSON struct {
-	ID                     string    `json:"client_id"`
-	Secret                 string    `json:"client_secret,omitempty"`
-	Name                   string    `json:"name"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	Scopes                 []string  `json:"scopes"`
-	Audience               []string  `json:"audience"`
-	Public                 bool      `json:"public"`
-	FirstParty             bool      `json:"first_party"`
-	RequireMFA             bool      `json:"require_mfa"`
-	AccessTokenFormat      string    `json:"access_token_format"`
-	CreatedAt              time.Time `json:"created_at"`
+	ID                     string            `json:"client_id"`
+	Secret                 string            `json:"client_secret,omitempty"`
+	Name                   string            `json:"name"`
+	RedirectURIs           []string          `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string          `json:"post_logout_redirect_uris"`
+	GrantTypes             []string          `json:"grant_types"`
+	Scopes                 []string          `json:"scopes"`
+	Audience               []string          `json:"audience"`
+	Public                 bool              `json:"public"`
+	FirstParty             bool              `json:"first_party"`
+	RequireMFA             bool              `json:"require_mfa"`
+	AccessTokenFormat      string            `json:"access_token_format"`
+	Claims                 map[string]string `json:"claims,omitempty"`
+	ClaimsScope            string            `json:"claims_scope,omitempty"`
+	CreatedAt              time.Time         `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -46,6 +48,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs),
 		GrantTypes: nz(c.GrantTypes), Scopes: nz(c.Scopes), Audience: nz(c.Audience), Public: c.Public, FirstParty: c.FirstParty,
 		RequireMFA: c.RequireMFA, AccessTokenFormat: string(c.AccessTokenFormat), CreatedAt: c.CreatedAt.UTC(),
+		Claims: c.Claims, ClaimsScope: c.ClaimsScope,
 	}
 }
 
@@ -63,6 +66,7 @@ func (e *env) clientsCmd() *cobra.Command {
 		format  string
 		asJSON  bool
 		isAdmin bool
+		claims  []string
 	)
 	create := &cobra.Command{
 		Use:   "create --name NAME [flags]",
@@ -89,6 +93,10 @@ func (e *env) clientsCmd() *cobra.Command {
 				}
 			}
 			spec.AccessTokenFormat = storage.AccessTokenFormat(format)
+			var err error
+			if spec.Claims, err = parseClaimFlags(claims); err != nil {
+				return err
+			}
 			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				c, secret, err := newAccountsFor(cfg, store, log).CreateClient(ctx, spec)
 				if err != nil {
@@ -118,6 +126,8 @@ func (e *env) clientsCmd() *cobra.Command {
 	f.StringVar(&format, "access-token-format", "opaque", "opaque or jwt (RFC 9068)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVar(&isAdmin, "admin", false, "an admin API client: client_credentials with every admin scope (bootstraps the first admin)")
+	f.StringArrayVar(&claims, "claim", nil, claimUsage+" (repeatable)")
+	f.StringVar(&spec.ClaimsScope, "claims-scope", "", "the scope that releases the --claim claims (default profile)")
 
 	var listJSON bool
 	list := &cobra.Command{
@@ -190,6 +200,8 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 		name, scope, format                      string
 		redirects, logoutRedirects, grants, auds []string
 		firstParty, requireMFA, asJSON           bool
+		claims                                   []string
+		claimsScope                              string
 	)
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -234,6 +246,16 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 				f := storage.AccessTokenFormat(format)
 				up.AccessTokenFormat = &f
 			}
+			if fl.Changed("claim") {
+				m, err := parseClaimFlags(claims)
+				if err != nil {
+					return err
+				}
+				up.Claims = &m
+			}
+			if fl.Changed("claims-scope") {
+				up.ClaimsScope = &claimsScope
+			}
 			return e.withStore(cmd, func(ctx context.Context, cfg *config.Config, log *slog.Logger, store storage.Store) error {
 				c, err := newAccountsFor(cfg, store, log).UpdateClient(ctx, args[0], up)
 				if errors.Is(err, storage.ErrNotFound) {
@@ -261,7 +283,28 @@ func (e *env) clientsUpdateCmd() *cobra.Command {
 	f.BoolVar(&requireMFA, "require-mfa", false, requireMFAUsage+" (--require-mfa=false stops requiring it)")
 	f.StringVar(&format, "access-token-format", "", "opaque or jwt (RFC 9068)")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
+	f.StringArrayVar(&claims, "claim", nil, claimUsage+" (repeatable; replaces them; --claim '' removes all)")
+	f.StringVar(&claimsScope, "claims-scope", "", "the scope that releases the --claim claims (default profile)")
 	return cmd
+}
+
+const claimUsage = "a custom claim from the user's metadata, NAME=app_metadata.PATH or NAME=user_metadata.PATH " +
+	"(e.g. department=app_metadata.department)"
+
+// parseClaimFlags reads --claim NAME=SOURCE flags ("" entries are skipped).
+func parseClaimFlags(flags []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, f := range flags {
+		if f == "" {
+			continue
+		}
+		name, src, ok := strings.Cut(f, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("--claim %q: want NAME=app_metadata.PATH or NAME=user_metadata.PATH", f)
+		}
+		out[strings.TrimSpace(name)] = strings.TrimSpace(src)
+	}
+	return out, nil
 }
 
 // flagError turns an accounts validation error into one that names the
