@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures admin user search on PostgreSQL with a generated directory of
 # BENCH_USERS users (default 1,000,000): substring queries (q=, served by
-# pg_trgm GIN indexes) and tier filters, through the real admin API with a
+# pg_trgm GIN indexes), tier, group and role filters, through the real admin API with a
 # real admin token, and prints p50/p99. Called by `make bench`.
 #
 #   scripts/bench-admin-search.sh
@@ -64,7 +64,25 @@ SELECT 'u_' || lpad(to_hex(i), 8, '0'),
        now(),
        CASE WHEN i % 100 = 0 THEN 't_ent' WHEN i % 10 = 0 THEN 't_pro' ELSE 't_free' END
 FROM generate_series(1, $USERS) AS i;
+-- Groups and roles (issue 11): org > eng (10 % of users), a small group
+-- (0.1 %), a role granted to org (so held by eng's members through the
+-- hierarchy) and a rare role held directly by 0.01 %.
+INSERT INTO groups (id, name, description, parent_id, created_at, updated_at) VALUES
+  ('g_org', 'org', '', NULL, now(), now()),
+  ('g_eng', 'eng', '', 'g_org', now(), now()),
+  ('g_small', 'small', '', NULL, now(), now());
+INSERT INTO group_members (group_id, user_id, created_at)
+SELECT 'g_eng', 'u_' || lpad(to_hex(i), 8, '0'), now() FROM generate_series(1, $USERS) AS i WHERE i % 10 = 1;
+INSERT INTO group_members (group_id, user_id, created_at)
+SELECT 'g_small', 'u_' || lpad(to_hex(i), 8, '0'), now() FROM generate_series(1, $USERS) AS i WHERE i % 1000 = 7;
+INSERT INTO roles (id, name, description, created_at, updated_at) VALUES
+  ('r_editor', 'editor', '', now(), now()), ('r_rare', 'rare', '', now(), now());
+INSERT INTO group_roles (group_id, role_id, created_at) VALUES ('g_org', 'r_editor', now());
+INSERT INTO user_roles (user_id, role_id, created_at)
+SELECT 'u_' || lpad(to_hex(i), 8, '0'), 'r_rare', now() FROM generate_series(1, $USERS) AS i WHERE i % 10000 = 3;
 ANALYZE users;
+ANALYZE group_members;
+ANALYZE user_roles;
 SQL
 log "generated in $(( $(date +%s) - start ))s"
 
@@ -107,3 +125,7 @@ run "substring q, rare match" "q=user999999&limit=50|q=zzzz&limit=50|q=user12345
 run "tier filter" "tier=t_pro&limit=50|tier=t_ent&limit=50|tier=t_ent&status=active&limit=50"
 run "tier filter + q" "tier=t_ent&q=user1&limit=50|tier=t_pro&q=mail.test&limit=50"
 run "newest first, no filter" "limit=50"
+run "group filter, 10 % (through a subgroup)" "group=g_org&limit=50|group=g_eng&limit=50"
+run "group filter, 0.1 %" "group=g_small&limit=50"
+run "role filter (through groups, or rare and direct)" "role=r_editor&limit=50|role=r_rare&limit=50"
+run "group + role + status + q" "group=g_eng&role=r_editor&status=active&q=user1&limit=50|group=g_small&status=active&limit=50"
