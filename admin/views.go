@@ -399,6 +399,9 @@ func viewExport(x *accounts.UserExport) exportView {
 		t := viewTier(x.Tier)
 		out.Tier = &t
 	}
+	if x.Memberships != nil {
+		out.User.Groups, out.User.Roles = viewMemberships(x.Memberships)
+	}
 	for _, c := range x.Consents {
 		out.Consents = append(out.Consents, consentView{ClientID: c.ClientID, Scopes: nonNil(c.Scopes),
 			GrantedAt: utc(c.GrantedAt), UpdatedAt: utc(c.UpdatedAt)})

@@ -167,6 +167,11 @@ func (p *Provider) state(ctx context.Context, ch *Challenge) (signInState, []str
 		st.ConsentNeeded, st.ConsentDone = true, true
 		return st, pa.GrantedScopes, user, nil
 	}
+	// Admin scopes the person's roles do not give are not offered on the
+	// consent page either (finish drops them again, whatever the path).
+	if ch.Scopes, err = p.personAdminScopes(ctx, user.ID, ch.Scopes); err != nil {
+		return st, nil, nil, err
+	}
 	granted, need, err := p.accounts.ConsentNeeded(ctx, ch.Client, user.ID, ch.Scopes)
 	if err != nil {
 		return st, nil, nil, err

@@ -89,7 +89,7 @@ func TestBrowserRegisterVerifySignInConsent(t *testing.T) {
 	c.follow("Continue to sign in")
 	c.expect("/login", "Example App")
 	c.signIn("dora", pw)
-	c.expect("/consent", "Allow access?", "Example App", "See your name and username", "See your email address", "dora")
+	c.expect("/consent", "Allow access?", "Example App", "See your name, username and profile details", "See your email address", "dora")
 	if st := c.click("Allow"); st != http.StatusOK {
 		t.Errorf("the app's callback answered %d", st)
 	}

@@ -305,6 +305,7 @@ type UserExport struct {
 	AuditEvents []storage.AuditEvent
 	Factors     []storage.Factor // confirmed second factors, secrets removed
 	MFAEnabled  bool
+	Memberships *storage.Memberships // groups and effective roles
 	ExportedAt  time.Time
 }
 
@@ -337,6 +338,9 @@ func (s *Service) ExportUser(ctx context.Context, id string) (*UserExport, error
 		x.Factors[i].Secret, x.Factors[i].Credential = nil, ""
 	}
 	x.MFAEnabled = len(x.Factors) > 0
+	if x.Memberships, err = s.store.UserMemberships(ctx, u.ID); err != nil {
+		return nil, err
+	}
 	return x, nil
 }
 

@@ -468,17 +468,35 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*stora
 	if !q.LastLoginBefore.IsZero() {
 		add(`last_login_at < ?`, s.ts(q.LastLoginBefore))
 	}
+	// Group and role filters: the groups are resolved first (a handful of
+	// ids), so that the search itself names them and the planner can use
+	// the statistics of group_members: a large group walks users in sort
+	// order and probes memberships, a small one fetches its members.
 	if q.GroupID != "" {
-		// Members of the group or of any group below it.
-		add(`id IN (SELECT m.user_id FROM group_members m WHERE m.group_id IN (`+groupSubtreeCTE(`SELECT id, 1 FROM groups WHERE id = ?`)+`))`,
-			q.GroupID)
+		groups, err := s.groupSubtree(ctx, `SELECT id, 1 FROM groups WHERE id = ?`, q.GroupID)
+		if err != nil {
+			return nil, fmt.Errorf("storage: search users: %w", err)
+		}
+		if len(groups) == 0 {
+			add(`1 = 0`)
+		} else {
+			add(`EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = users.id AND m.group_id IN (`+placeholders(len(groups))+`))`,
+				groups...)
+		}
 	}
 	if q.RoleID != "" {
-		// Holders of the role directly, or members of a group granted it
-		// or below one.
-		add(`(id IN (SELECT user_id FROM user_roles WHERE role_id = ?)
-			OR id IN (SELECT m.user_id FROM group_members m WHERE m.group_id IN (`+
-			groupSubtreeCTE(`SELECT group_id, 1 FROM group_roles WHERE role_id = ?`)+`)))`, q.RoleID, q.RoleID)
+		groups, err := s.groupSubtree(ctx, `SELECT group_id, 1 FROM group_roles WHERE role_id = ?`, q.RoleID)
+		if err != nil {
+			return nil, fmt.Errorf("storage: search users: %w", err)
+		}
+		cond := `EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = users.id AND ur.role_id = ?)`
+		args := []any{q.RoleID}
+		if len(groups) > 0 {
+			cond = `(` + cond + ` OR EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = users.id AND m.group_id IN (` +
+				placeholders(len(groups)) + `)))`
+			args = append(args, groups...)
+		}
+		add(cond, args...)
 	}
 
 	var order, keyset string
@@ -564,13 +582,32 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*stora
 	return page, nil
 }
 
-// groupSubtreeCTE selects the ids of the groups seed selects (rows of
-// id, 1) and of every group below them, bounded by MaxGroupDepth.
-func groupSubtreeCTE(seed string) string {
-	return fmt.Sprintf(`WITH RECURSIVE d(id, n) AS (%s
+// groupSubtree returns the ids of the groups seed selects (rows of id, 1,
+// with one parameter) and of every group below them, bounded by
+// MaxGroupDepth.
+func (s *SQLStore) groupSubtree(ctx context.Context, seed string, arg string) ([]any, error) {
+	rows, err := s.query(ctx, fmt.Sprintf(`WITH RECURSIVE d(id, n) AS (%s
 		UNION ALL
 		SELECT g.id, d.n + 1 FROM groups g JOIN d ON g.parent_id = d.id WHERE d.n < %d)
-		SELECT id FROM d`, seed, storage.MaxGroupDepth)
+		SELECT DISTINCT id FROM d`, seed, storage.MaxGroupDepth), arg)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.mapErr(err)
+		}
+		out = append(out, id)
+	}
+	return out, s.mapErr(rows.Err())
+}
+
+// placeholders is "?, ?, …" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // ---- hard delete and archive ----
