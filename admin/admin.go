@@ -128,8 +128,12 @@ var _ Accounts = (*accounts.Service)(nil)
 
 // Deps are the admin server's collaborators.
 type Deps struct {
-	DB      Pinger
-	Metrics http.Handler // promhttp handler of the server's registry
+	DB Pinger
+	// Draining reports that the process is shutting down: /readyz answers
+	// 503 so that load balancers stop sending requests while the ones in
+	// flight finish. Nil means never.
+	Draining func() bool
+	Metrics  http.Handler // promhttp handler of the server's registry
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
 	// Profiling serves Go's pprof profiles under /debug/pprof/.
@@ -176,8 +180,12 @@ func handleHealthz() http.Handler {
 
 // handleReadyz answers 200 only while the database is reachable, so a
 // load balancer stops sending traffic to a replica that lost it.
-func handleReadyz(db Pinger) http.Handler {
+func handleReadyz(db Pinger, draining func() bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining != nil && draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := db.Ping(ctx); err != nil {

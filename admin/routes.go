@@ -10,7 +10,7 @@ import (
 // routes lists every route of the admin listener.
 func routes(r *mux.Router, d Deps) {
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/readyz", handleReadyz(d.DB)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", handleReadyz(d.DB, d.Draining)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", requireMetricsToken(d.MetricsToken, d.Metrics)).Methods(http.MethodGet)
 	r.Handle("/openapi.yaml", handleOpenAPI()).Methods(http.MethodGet)
 	if d.Profiling {

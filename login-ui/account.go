@@ -212,9 +212,9 @@ func (u *UI) handleAccountProfile() http.Handler {
 // recheckLimited applies the per-account sign-in limit to a password
 // re-entered on the account page, so that a stolen session cannot guess
 // the password there at will. It returns the field error when over.
-func (u *UI) recheckLimited(user *storage.User, field string) map[string]string {
-	if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "login:"+accounts.AccountLimitKey(user.ID)); limited {
-		return map[string]string{field: u.pages.t.tooMany(wait)}
+func (u *UI) recheckLimited(r *http.Request, user *storage.User, field string) map[string]string {
+	if ref, limited := u.limited(r, u.cfg.Limits.LoginAccount, "login:"+accounts.AccountLimitKey(user.ID)); limited {
+		return map[string]string{field: u.refusalText(ref)}
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (u *UI) handleAccountEmail() http.Handler {
 		f := r.PostForm
 		newEmail := strings.TrimSpace(f.Get("new_email"))
 		data := page{Values: map[string]string{"new_email": newEmail}}
-		if data.Fields = u.recheckLimited(user, "email_password"); data.Fields != nil {
+		if data.Fields = u.recheckLimited(r, user, "email_password"); data.Fields != nil {
 			return data, nil
 		}
 		if err := u.accounts.VerifyPassword(r.Context(), user, f.Get("email_password")); err != nil {
@@ -243,7 +243,7 @@ func (u *UI) handleAccountPassword() http.Handler {
 			data.Fields = map[string]string{"new_password_confirm": u.pages.t.PasswordsDiffer}
 			return data, nil
 		}
-		if data.Fields = u.recheckLimited(user, "current_password"); data.Fields != nil {
+		if data.Fields = u.recheckLimited(r, user, "current_password"); data.Fields != nil {
 			return data, nil
 		}
 		err := u.accounts.ChangePassword(r.Context(), user.ID, f.Get("current_password"), f.Get("new_password"), sess.ID)
@@ -278,7 +278,7 @@ func (u *UI) handleAccountDelete() http.Handler {
 			u.accountPage(w, r, http.StatusUnprocessableEntity, sess, user, data)
 			return
 		}
-		if data.Fields = u.recheckLimited(user, "delete_password"); data.Fields != nil {
+		if data.Fields = u.recheckLimited(r, user, "delete_password"); data.Fields != nil {
 			u.accountPage(w, r, http.StatusTooManyRequests, sess, user, data)
 			return
 		}

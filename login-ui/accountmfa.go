@@ -21,7 +21,7 @@ func (u *UI) handleAccountTOTPStart() http.Handler {
 			return
 		}
 		data := page{}
-		if data.Fields = u.recheckLimited(user, "mfa_password"); data.Fields != nil {
+		if data.Fields = u.recheckLimited(r, user, "mfa_password"); data.Fields != nil {
 			u.accountPage(w, r, http.StatusTooManyRequests, sess, user, data)
 			return
 		}
@@ -62,8 +62,8 @@ func (u *UI) handleAccountTOTPConfirm() http.Handler {
 			u.internal(w, r, err)
 			return
 		}
-		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "mfa:"+accounts.AccountLimitKey(user.ID)); limited {
-			u.renderAccountEnrol(w, r, http.StatusTooManyRequests, en, map[string]string{"code": t.tooMany(wait)})
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginAccount, "mfa:"+accounts.AccountLimitKey(user.ID)); limited {
+			u.renderAccountEnrol(w, r, http.StatusTooManyRequests, en, map[string]string{"code": u.refusalText(ref)})
 			return
 		}
 		codes, err := u.accounts.ConfirmTOTP(ctx, user.ID, en.FactorID, r.PostForm.Get("code"))
@@ -88,7 +88,7 @@ func (u *UI) handleAccountTOTPConfirm() http.Handler {
 func (u *UI) handleAccountFactorRemove() http.Handler {
 	return u.accountAction("mfa_removed", func(r *http.Request, _ *storage.BrowserSession, user *storage.User) (page, error) {
 		data := page{}
-		if data.Fields = u.recheckLimited(user, "mfa_remove_password"); data.Fields != nil {
+		if data.Fields = u.recheckLimited(r, user, "mfa_remove_password"); data.Fields != nil {
 			return data, nil
 		}
 		err := u.accounts.DeleteFactor(r.Context(), user.ID, r.PostForm.Get("factor_id"),
@@ -104,7 +104,7 @@ func (u *UI) handleAccountRecoveryCodes() http.Handler {
 			return
 		}
 		data := page{}
-		if data.Fields = u.recheckLimited(user, "mfa_codes_password"); data.Fields != nil {
+		if data.Fields = u.recheckLimited(r, user, "mfa_codes_password"); data.Fields != nil {
 			u.accountPage(w, r, http.StatusTooManyRequests, sess, user, data)
 			return
 		}

@@ -91,9 +91,9 @@ func (u *UI) handleLogin() http.Handler {
 		login := strings.TrimSpace(r.PostForm.Get("login"))
 		data.Login = login
 		ip := u.clientIP(r)
-		if wait, limited := u.limited(u.cfg.Limits.LoginIP, "login:ip:"+ip); limited {
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginIP, "login:ip:"+ip); limited {
 			u.signIn("rate_limited")
-			u.tooMany(w, "login", data, wait)
+			u.tooMany(w, "login", data, ref)
 			return
 		}
 		acctKey, err := u.accounts.SignInLimitKey(r.Context(), login)
@@ -102,9 +102,9 @@ func (u *UI) handleLogin() http.Handler {
 			return
 		}
 		acctKey = "login:" + acctKey
-		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, acctKey); limited {
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginAccount, acctKey); limited {
 			u.signIn("rate_limited")
-			u.tooMany(w, "login", data, wait)
+			u.tooMany(w, "login", data, ref)
 			return
 		}
 		user, err := u.accounts.Authenticate(r.Context(), login, r.PostForm.Get("password"))
@@ -134,9 +134,7 @@ func (u *UI) handleLogin() http.Handler {
 			return
 		}
 		u.signIn("success")
-		if l := u.cfg.Limits.LoginAccount; l != nil {
-			l.Reset(acctKey)
-		}
+		u.resetLimit(r, u.cfg.Limits.LoginAccount, acctKey)
 		if next == "" {
 			next = provider.PathAccount
 		}
@@ -228,22 +226,60 @@ func (u *UI) withActor(next http.Handler) http.Handler {
 // clientIP is the address rate limits are keyed by (see clientip).
 func (u *UI) clientIP(r *http.Request) string { return clientip.From(r) }
 
-// limited consumes one event of l for key; nil l never limits.
-func (u *UI) limited(l Limiter, key string) (time.Duration, bool) {
-	if l == nil {
-		return 0, false
-	}
-	ok, wait := l.Allow(key)
-	return wait, !ok
+// refusal is why a rate-limited action may not go ahead: over the limit
+// (wait), or the limit could not be checked (err).
+type refusal struct {
+	wait time.Duration
+	err  error
 }
 
-// tooMany re-renders a form with the rate-limit message, a 429 and
-// Retry-After.
-func (u *UI) tooMany(w http.ResponseWriter, name string, data page, wait time.Duration) {
-	wait = max(wait, time.Second)
+// limited consumes one event of l for key; nil l never limits. When the
+// limit cannot be checked (the database is down) the action is refused:
+// a limit that fails open is no limit during an outage, which is when an
+// attacker would try.
+func (u *UI) limited(r *http.Request, l Limiter, key string) (refusal, bool) {
+	if l == nil {
+		return refusal{}, false
+	}
+	ok, wait, err := l.Allow(r.Context(), key)
+	if err != nil {
+		u.log.Error("login ui: rate limit unavailable; refusing", "path", r.URL.Path, "err", err)
+		return refusal{err: err}, true
+	}
+	return refusal{wait: wait}, !ok
+}
+
+// resetLimit restores key's budget of l after a success; a failure only
+// leaves the budget spent, so it is logged, not shown.
+func (u *UI) resetLimit(r *http.Request, l Limiter, key string) {
+	if l == nil {
+		return
+	}
+	if err := l.Reset(r.Context(), key); err != nil {
+		u.log.Warn("login ui: resetting a rate limit", "path", r.URL.Path, "err", err)
+	}
+}
+
+// tooMany re-renders a form with the refusal: 429 with the rate-limit
+// message and Retry-After, or 503 when the limit could not be checked.
+func (u *UI) tooMany(w http.ResponseWriter, name string, data page, ref refusal) {
+	data.Error = u.refusalText(ref)
+	if ref.err != nil {
+		w.Header().Set("Retry-After", httpx.RetryAfterOutage)
+		u.pages.render(w, http.StatusServiceUnavailable, name, data)
+		return
+	}
+	wait := max(ref.wait, time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-	data.Error = u.pages.t.tooMany(wait)
 	u.pages.render(w, http.StatusTooManyRequests, name, data)
+}
+
+// refusalText is the message for a refusal.
+func (u *UI) refusalText(ref refusal) string {
+	if ref.err != nil {
+		return u.pages.t.Unavailable + ". " + u.pages.t.TryAgain
+	}
+	return u.pages.t.tooMany(ref.wait)
 }
 
 // handleConsent lists the client and the scopes it asks for.

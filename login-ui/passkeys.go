@@ -114,9 +114,9 @@ func (u *UI) handlePasskeySignIn() http.Handler {
 		if !ok {
 			return
 		}
-		if wait, limited := u.limited(u.cfg.Limits.LoginIP, "login:ip:"+u.clientIP(r)); limited {
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginIP, "login:ip:"+u.clientIP(r)); limited {
 			u.signIn("rate_limited")
-			u.tooMany(w, "login", u.loginPage(w, r, ch, challengeID, next), wait)
+			u.tooMany(w, "login", u.loginPage(w, r, ch, challengeID, next), ref)
 			return
 		}
 		user, amr, err := u.accounts.FinishPasskeySignIn(r.Context(), u.takeCeremony(w, r, "signin"), []byte(r.PostForm.Get("credential")))

@@ -57,14 +57,14 @@ func (u *UI) handleSecondFactor() http.Handler {
 		// The codes have their own budget per account (a correct
 		// password does not refill it) besides the per-address one; the
 		// account's lockout counts them too (VerifySecondFactor).
-		if wait, limited := u.limited(u.cfg.Limits.LoginIP, "login:ip:"+u.clientIP(r)); limited {
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginIP, "login:ip:"+u.clientIP(r)); limited {
 			u.signIn("rate_limited")
-			u.tooMany(w, "secondfactor", data, wait)
+			u.tooMany(w, "secondfactor", data, ref)
 			return
 		}
-		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "mfa:"+accounts.AccountLimitKey(ch.UserID)); limited {
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginAccount, "mfa:"+accounts.AccountLimitKey(ch.UserID)); limited {
 			u.signIn("rate_limited")
-			u.tooMany(w, "secondfactor", data, wait)
+			u.tooMany(w, "secondfactor", data, ref)
 			return
 		}
 		amr, err := u.accounts.VerifySecondFactor(r.Context(), ch.UserID, r.PostForm.Get("code"))
@@ -140,8 +140,8 @@ func (u *UI) handleEnrol() http.Handler {
 			u.pages.render(w, http.StatusOK, "enrol", data)
 			return
 		}
-		if wait, limited := u.limited(u.cfg.Limits.LoginAccount, "mfa:"+accounts.AccountLimitKey(ch.UserID)); limited {
-			u.tooMany(w, "enrol", data, wait)
+		if ref, limited := u.limited(r, u.cfg.Limits.LoginAccount, "mfa:"+accounts.AccountLimitKey(ch.UserID)); limited {
+			u.tooMany(w, "enrol", data, ref)
 			return
 		}
 		codes, err := u.accounts.ConfirmTOTP(ctx, ch.UserID, en.FactorID, r.PostForm.Get("code"))

@@ -113,8 +113,8 @@ func (u *UI) handleRegister() http.Handler {
 			u.pages.render(w, http.StatusUnprocessableEntity, "register", data)
 			return
 		}
-		if wait, limited := u.limited(u.cfg.Limits.Register, "register:ip:"+u.clientIP(r)); limited {
-			u.tooMany(w, "register", data, wait)
+		if ref, limited := u.limited(r, u.cfg.Limits.Register, "register:ip:"+u.clientIP(r)); limited {
+			u.tooMany(w, "register", data, ref)
 			return
 		}
 		err := u.accounts.Register(r.Context(), reg)
@@ -168,9 +168,12 @@ func (u *UI) handleVerifyEmail() http.Handler {
 			if !u.emailAllowed(w, r, "verify", data, login) {
 				return
 			}
-			u.background(r.Context(), "resend verification", func(ctx context.Context) error {
+			if err := u.evenly(r.Context(), func(ctx context.Context) error {
 				return u.accounts.ResendVerification(ctx, login)
-			})
+			}); err != nil {
+				u.internal(w, r, err)
+				return
+			}
 			u.pages.render(w, http.StatusOK, "message", page{Title: t.CheckEmailTitle, Detail: t.ResendSent,
 				Link: "/login", LinkText: t.BackToSignIn})
 			return
@@ -224,26 +227,31 @@ func (u *UI) handleVerifyEmail() http.Handler {
 // address typed; it answers the request itself when over the limit.
 func (u *UI) emailAllowed(w http.ResponseWriter, r *http.Request, tmpl string, data page, address string) bool {
 	for _, key := range []string{"email:ip:" + u.clientIP(r), "email:to:" + strings.ToLower(address)} {
-		if wait, limited := u.limited(u.cfg.Limits.Email, key); limited {
-			u.tooMany(w, tmpl, data, wait)
+		if ref, limited := u.limited(r, u.cfg.Limits.Email, key); limited {
+			u.tooMany(w, tmpl, data, ref)
 			return false
 		}
 	}
 	return true
 }
 
-// background runs fn after the response is decided, so that the response
-// time of the forgot-password and resend pages does not depend on whether
-// the account exists. Errors are logged.
-func (u *UI) background(ctx context.Context, what string, fn func(ctx context.Context) error) {
-	ctx = context.WithoutCancel(ctx)
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := fn(ctx); err != nil {
-			u.log.Error(what, "err", err)
-		}
-	}()
+// evenTime is how long the forgot-password and resend pages take at the
+// least, whatever they do: far above the few statements the work costs
+// (the email is only queued, never sent, within the request).
+const evenTime = 150 * time.Millisecond
+
+// evenly runs fn before answering, so that the email is in the outbox
+// (durably) once the page says it was sent, and then waits out evenTime,
+// so that the response time of the forgot-password and resend pages does
+// not tell whether the account exists. A client that goes away does not
+// cut fn short.
+func (u *UI) evenly(ctx context.Context, fn func(ctx context.Context) error) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := fn(ctx)
+	time.Sleep(time.Until(start.Add(evenTime)))
+	return err
 }
 
 // handleForgotPassword sends a reset link; the answer is the same whether
@@ -271,9 +279,12 @@ func (u *UI) handleForgotPassword() http.Handler {
 		if !u.emailAllowed(w, r, "forgot", data, email) {
 			return
 		}
-		u.background(r.Context(), "forgot password", func(ctx context.Context) error {
+		if err := u.evenly(r.Context(), func(ctx context.Context) error {
 			return u.accounts.ForgotPassword(ctx, email)
-		})
+		}); err != nil {
+			u.internal(w, r, err)
+			return
+		}
 		u.pages.render(w, http.StatusOK, "message", page{Title: t.CheckEmailTitle, Detail: fmt.Sprintf(t.ForgotSent, email),
 			Link: loginLink(challenge), LinkText: t.BackToSignIn})
 	})
@@ -316,8 +327,8 @@ func (u *UI) handleResetPassword() http.Handler {
 		}
 		f := r.PostForm
 		data := page{Title: t.ResetTitle, Token: f.Get("token"), CSRF: u.flow.CSRFToken(w, r, "reset")}
-		if wait, limited := u.limited(u.cfg.Limits.Reset, "reset:ip:"+u.clientIP(r)); limited {
-			u.tooMany(w, "reset", data, wait)
+		if ref, limited := u.limited(r, u.cfg.Limits.Reset, "reset:ip:"+u.clientIP(r)); limited {
+			u.tooMany(w, "reset", data, ref)
 			return
 		}
 		if f.Get("password") != f.Get("password_confirm") {

@@ -95,10 +95,11 @@ type Accounts interface {
 
 var _ Accounts = (*accounts.Service)(nil)
 
-// Limiter is a rate limit keyed by string (internal/ratelimit).
+// Limiter is a rate limit keyed by string, shared by every replica
+// (internal/ratelimit). An error means it could not decide.
 type Limiter interface {
-	Allow(key string) (ok bool, retryAfter time.Duration)
-	Reset(key string)
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+	Reset(ctx context.Context, key string) error
 }
 
 // Limits are the rate limits of the credential pages; nil means none.

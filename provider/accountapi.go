@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,12 +241,18 @@ func (e errRecheckLimited) Error() string { return "too many password attempts" 
 
 // recheck is the account API's accounts.BeforePasswordCheck: the pages'
 // per-account sign-in limit.
-func (p *Provider) recheck(userID string) accounts.BeforePasswordCheck {
+// When the limit cannot be checked the error (an outage) refuses the
+// check, so it fails closed.
+func (p *Provider) recheck(ctx context.Context, userID string) accounts.BeforePasswordCheck {
 	return func() error {
 		if p.recheckLimit == nil {
 			return nil
 		}
-		if ok, wait := p.recheckLimit.Allow("login:" + accounts.AccountLimitKey(userID)); !ok {
+		ok, wait, err := p.recheckLimit.Allow(ctx, "login:"+accounts.AccountLimitKey(userID))
+		if err != nil {
+			return fmt.Errorf("%w: checking the password rate limit: %w", storage.ErrUnavailable, err)
+		}
+		if !ok {
 			return errRecheckLimited{wait}
 		}
 		return nil
@@ -308,7 +315,7 @@ func (p *Provider) handleAccountPatch() http.Handler {
 				Birthdate: body.Birthdate, PhoneNumber: body.PhoneNumber, Address: addressOrClear(raw, body.Address),
 				UserMetadata: rawBytes(raw, "user_metadata")},
 			Email: body.Email, CurrentPassword: body.CurrentPassword,
-		}, p.recheck(c.user.ID))
+		}, p.recheck(r.Context(), c.user.ID))
 		if err != nil {
 			p.apiFail(w, err)
 			return
@@ -332,7 +339,7 @@ func (p *Provider) handleAccountPassword() http.Handler {
 			return
 		}
 		if err := p.accounts.ChangePasswordByToken(r.Context(), c.user, body.CurrentPassword, body.NewPassword,
-			c.sessionID, p.recheck(c.user.ID)); err != nil {
+			c.sessionID, p.recheck(r.Context(), c.user.ID)); err != nil {
 			p.apiFail(w, err)
 			return
 		}
@@ -349,7 +356,7 @@ func (p *Provider) handleAccountDelete() http.Handler {
 			writeBodyError(w, err)
 			return
 		}
-		if err := p.accounts.DeleteAccountByToken(r.Context(), c.user, body.Password, p.recheck(c.user.ID)); err != nil {
+		if err := p.accounts.DeleteAccountByToken(r.Context(), c.user, body.Password, p.recheck(r.Context(), c.user.ID)); err != nil {
 			p.apiFail(w, err)
 			return
 		}

@@ -66,7 +66,7 @@ func (p *Provider) decodeProof(w http.ResponseWriter, r *http.Request, c account
 		}
 	}
 	if body.CurrentPassword != "" || body.Code != "" {
-		if err := p.recheck(c.user.ID)(); err != nil {
+		if err := p.recheck(r.Context(), c.user.ID)(); err != nil {
 			p.apiFail(w, err)
 			return accounts.FactorProof{}, false
 		}
@@ -98,7 +98,7 @@ func (p *Provider) handleAccountTOTPConfirm() http.Handler {
 			writeBodyError(w, err)
 			return
 		}
-		if err := p.recheck(c.user.ID)(); err != nil {
+		if err := p.recheck(r.Context(), c.user.ID)(); err != nil {
 			p.apiFail(w, err)
 			return
 		}

@@ -121,7 +121,22 @@ func (p *Provider) CSRFToken(w http.ResponseWriter, r *http.Request, purpose str
 }
 
 func (p *Provider) csrfFor(flow, purpose string) string {
-	m := hmac.New(sha256.New, p.cookieKey)
+	return csrfWith(p.cookieKeys[0], flow, purpose)
+}
+
+// csrfMatches reports whether got is the form token of flow and purpose
+// under any of the cookie keys (a form made before a secret rotation).
+func (p *Provider) csrfMatches(flow, purpose string, got []byte) bool {
+	for _, k := range p.cookieKeys {
+		if hmac.Equal([]byte(csrfWith(k, flow, purpose)), got) {
+			return true
+		}
+	}
+	return false
+}
+
+func csrfWith(key []byte, flow, purpose string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(flow))
 	m.Write([]byte{0})
 	m.Write([]byte(purpose))
@@ -134,11 +149,11 @@ func (p *Provider) csrfFor(flow, purpose string) string {
 // another tab renewed the value meanwhile).
 func (p *Provider) CheckCSRF(r *http.Request, purpose string) bool {
 	got := []byte(r.PostFormValue("csrf_token"))
-	if cur, ok := flowValue(r, p.flowName); ok && hmac.Equal([]byte(p.csrfFor(cur, purpose)), got) {
+	if cur, ok := flowValue(r, p.flowName); ok && p.csrfMatches(cur, purpose, got) {
 		return true
 	}
 	prev, ok := flowValue(r, p.prevFlowName)
-	if !ok || !hmac.Equal([]byte(p.csrfFor(prev, purpose)), got) {
+	if !ok || !p.csrfMatches(prev, purpose, got) {
 		return false
 	}
 	id := r.PostFormValue("challenge")

@@ -47,8 +47,11 @@ type ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, d
 
 // Config holds the provider settings.
 type Config struct {
-	Issuer          string // absolute URL, no trailing slash
-	Secret          []byte // LATCHKEY_SECRET; HMAC token keys derive from it
+	Issuer string // absolute URL, no trailing slash
+	Secret []byte // LATCHKEY_SECRET; HMAC token keys derive from it
+	// PreviousSecrets (LATCHKEY_PREVIOUS_SECRETS) still verify tokens and
+	// form tokens made with them; nothing new is made with them.
+	PreviousSecrets [][]byte
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	IDTokenTTL      time.Duration
@@ -73,7 +76,7 @@ type Deps struct {
 	// Recheck limits password checks through the account API per account
 	// (the sign-in limit); nil limits nothing.
 	Recheck interface {
-		Allow(key string) (ok bool, retryAfter time.Duration)
+		Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 	}
 }
 
@@ -88,7 +91,9 @@ type Provider struct {
 	errorPage ErrorPage
 	log       *slog.Logger
 	secure    bool // issuer is https: cookies get Secure
-	cookieKey []byte
+	// cookieKeys make form tokens (the first) and check them (any: the
+	// current secret's and the previous ones').
+	cookieKeys [][]byte
 	// The flow cookies' names (__Host- prefixed on https).
 	flowName, prevFlowName string
 	metrics                interface{ TokenIssued(grantType string) }
@@ -98,7 +103,7 @@ type Provider struct {
 	// recheckLimit is the per-account limit on passwords checked through
 	// the account API (see recheck); nil limits nothing.
 	recheckLimit interface {
-		Allow(key string) (ok bool, retryAfter time.Duration)
+		Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 	}
 
 	discoveryOnce sync.Once
@@ -135,7 +140,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		errorPage:    deps.ErrorPage,
 		log:          deps.Logger,
 		secure:       u.Scheme == "https",
-		cookieKey:    secret.Derive(cfg.Secret, secret.PurposeCookies),
+		cookieKeys:   secret.DeriveAll(cfg.Secret, secret.PurposeCookies, cfg.PreviousSecrets...),
 		metrics:      deps.Metrics,
 		recheckLimit: deps.Recheck,
 		factors:      deps.Factors,
@@ -151,7 +156,10 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		AccessTokenIssuer:              cfg.Issuer,
 		TokenURL:                       cfg.Issuer + pathToken,
 		GlobalSecret:                   secret.Derive(cfg.Secret, secret.PurposeHMACTokens),
-		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		// Tokens and codes made under a previous secret stay valid until
+		// they expire.
+		RotatedGlobalSecrets: secret.DeriveAll(cfg.Secret, secret.PurposeHMACTokens, cfg.PreviousSecrets...)[1:],
+		ScopeStrategy:        fosite.ExactScopeStrategy,
 		// Exact matches and invalid_target (resources.go decides the
 		// audience; this is the rule for fosite's own checks).
 		AudienceMatchingStrategy:        audienceStrategy,

@@ -9,6 +9,9 @@ import (
 // Pruner is the part of the store the pruning job needs.
 type Pruner interface {
 	PruneExpired(ctx context.Context, now time.Time, batch int) (int64, error)
+	// TryExclusive runs fn unless another process holds the job's lock
+	// (a PostgreSQL advisory lock), so N replicas prune once per tick.
+	TryExclusive(ctx context.Context, job string, fn func(ctx context.Context) error) (bool, error)
 }
 
 // RunPruner deletes expired codes, tokens, sessions and pending
@@ -22,14 +25,11 @@ func RunPruner(ctx context.Context, store Pruner, every time.Duration, batch int
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	prune := func(ctx context.Context) error {
 		for range 100 {
 			n, err := store.PruneExpired(ctx, time.Now().UTC(), batch)
 			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("pruning expired rows", "err", err)
-				}
-				break
+				return err
 			}
 			if n > 0 {
 				log.Debug("pruned expired rows", "rows", n)
@@ -37,6 +37,14 @@ func RunPruner(ctx context.Context, store Pruner, every time.Duration, batch int
 			if n < int64(batch) {
 				break
 			}
+		}
+		return nil
+	}
+	for {
+		// Another replica pruning now is as good as pruning here; one
+		// that died released its lock with its connection.
+		if _, err := store.TryExclusive(ctx, "prune", prune); err != nil && ctx.Err() == nil {
+			log.Warn("pruning expired rows", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -471,6 +471,10 @@ type Store interface {
 	Identities
 	Factors
 	Groups
+	RateLimits
+	MailOutbox
+	Locker
+	Resealer
 
 	// InTx runs fn in one transaction (joining the one in ctx, if any) and
 	// commits when fn returns nil.

@@ -54,7 +54,7 @@ func (e *env) rootCmd() *cobra.Command {
 	}
 	config.RegisterFlags(root.PersistentFlags())
 	serve := e.serveCmd()
-	root.AddCommand(serve, e.migrateCmd(), e.clientsCmd(), e.usersCmd(), e.groupsCmd(), e.rolesCmd(), e.keysCmd(), e.settingsCmd(), e.versionCmd())
+	root.AddCommand(serve, e.migrateCmd(), e.clientsCmd(), e.usersCmd(), e.groupsCmd(), e.rolesCmd(), e.keysCmd(), e.secretsCmd(), e.settingsCmd(), e.versionCmd())
 	// Every setting is accepted by every command (a CLI command reads the
 	// same configuration as the server), but only serve's help lists them
 	// all; the others list their own flags and the few settings a command

@@ -7,22 +7,26 @@ import (
 
 	"github.com/latchkey/latchkey/internal/config"
 	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/internal/secret"
 	"github.com/latchkey/latchkey/provider/accounts"
+	"github.com/latchkey/latchkey/storage"
 )
 
-// mailer renders the account emails and hands them to the queue, so that
-// accounts.Mailer.Send never waits for the mail server.
+// mailer renders the account emails into the durable outbox, in the
+// transaction of the change that causes them, so that
+// accounts.Mailer.Send never waits for the mail server and no email is
+// lost to a crash or sent for a change that rolled back.
 type mailer struct {
-	tpl   *mail.Templates
-	queue *mail.Queue
-	log   *slog.Logger
+	tpl    *mail.Templates
+	outbox *mail.Outbox
 }
 
 var _ accounts.Mailer = (*mailer)(nil)
 
 // newMailer sends through LATCHKEY_SMTP_URL, or writes messages to the log
 // when it is unset (development).
-func newMailer(cfg *config.Config, log *slog.Logger) (*mailer, error) {
+func newMailer(cfg *config.Config, store storage.MailOutbox, sealer *secret.Sealer, m *metrics.Metrics, log *slog.Logger) (*mailer, error) {
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
 		s, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
@@ -38,16 +42,16 @@ func newMailer(cfg *config.Config, log *slog.Logger) (*mailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail templates: %w", err)
 	}
-	return &mailer{tpl: tpl, queue: mail.NewQueue(sender, mail.QueueOptions{Logger: log}), log: log}, nil
+	outbox := mail.NewOutbox(store, sealer, sender, mail.OutboxOptions{
+		Logger: log, OnSent: m.MailSent, OnFailed: m.MailFailed,
+	})
+	return &mailer{tpl: tpl, outbox: outbox}, nil
 }
 
-func (m *mailer) Send(_ context.Context, kind mail.Kind, to string, data mail.Data) {
+func (m *mailer) Send(ctx context.Context, kind mail.Kind, to string, data mail.Data) error {
 	msg, err := m.tpl.Render(kind, to, data)
 	if err != nil {
-		m.log.Error("rendering email", "kind", kind, "err", err)
-		return
+		return fmt.Errorf("rendering %s email: %w", kind, err)
 	}
-	if err := m.queue.Enqueue(msg); err != nil {
-		m.log.Error("queueing email", "kind", kind, "to", to, "err", err)
-	}
+	return m.outbox.Enqueue(ctx, kind, msg)
 }

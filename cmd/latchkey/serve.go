@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -44,6 +45,8 @@ type app struct {
 	mail     *mailer
 	public   http.Handler
 	admin    http.Handler
+	// draining is set when a graceful stop begins: /readyz answers 503.
+	draining atomic.Bool
 	// upstreams are the upstream identity providers that opened; close
 	// them with closeUpstreams.
 	upstreams []*federation.OIDC
@@ -83,10 +86,16 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err := a.keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	a.mail, err = newMailer(cfg, log)
+	m := metrics.New()
+	mailSealer, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeMailOutbox, cfg.PreviousMasters()...)
 	if err != nil {
 		return nil, err
 	}
+	a.mail, err = newMailer(cfg, store, mailSealer, m, log)
+	if err != nil {
+		return nil, err
+	}
+	registerStoreMetrics(m, store)
 	a.accounts = newAccounts(cfg, store, log, a.mail)
 
 	pages, err := loginui.NewPages(loginui.Brand{Name: cfg.BrandName, LogoURL: cfg.BrandLogoURL,
@@ -94,8 +103,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, fmt.Errorf("login pages: %w", err)
 	}
-	m := metrics.New()
-	uiCfg, err := loginUIConfig(cfg)
+	uiCfg, err := loginUIConfig(cfg, store, m)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +111,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.provider, err = provider.New(provider.Config{
 		Issuer:          cfg.Issuer,
 		Secret:          []byte(cfg.Secret),
+		PreviousSecrets: cfg.PreviousMasters(),
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
 		IDTokenTTL:      cfg.IDTokenTTL,
@@ -132,20 +141,21 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		connectors = append(connectors, c)
 	}
 	fed := fedui.NewHandler(fedui.Deps{
-		Connectors: connectors,
-		Flow:       a.provider,
-		Accounts:   a.accounts,
-		ErrorPage:  pages.Error,
-		Secret:     []byte(cfg.Secret),
-		Replay:     store,
-		Secure:     strings.HasPrefix(cfg.Issuer, "https://"),
-		Logger:     log,
-		Metrics:    m,
+		Connectors:      connectors,
+		Flow:            a.provider,
+		Accounts:        a.accounts,
+		ErrorPage:       pages.Error,
+		Secret:          []byte(cfg.Secret),
+		PreviousSecrets: cfg.PreviousMasters(),
+		Replay:          store,
+		Secure:          strings.HasPrefix(cfg.Issuer, "https://"),
+		Logger:          log,
+		Metrics:         m,
 	})
 	uiCfg.Upstreams = fed.Buttons()
 	uiCfg.DeleteGrace = a.accounts.DeleteGrace()
 	uiCfg.SecureCookies = strings.HasPrefix(cfg.Issuer, "https://")
-	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeWebAuthn); err == nil {
+	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeWebAuthn, cfg.PreviousMasters()...); err == nil {
 		uiCfg.Ceremonies = s
 	}
 	ui := loginui.New(pages, a.provider, a.accounts, uiCfg, log)
@@ -180,7 +190,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		pages.BadRequest(w, r, detail)
 	})(pub)))
 	a.admin = withIP(httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
-		DB: store, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
+		DB: store, Draining: a.draining.Load, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
 		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log,
 		Middleware: func(h http.Handler) http.Handler { return m.Middleware(accesslog.Route(h)) }})))
 	ok = true
@@ -227,13 +237,14 @@ func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([
 func newKeyManager(cfg *config.Config, store storage.Store, log *slog.Logger) (*keys.Manager, error) {
 	tokenLifetime := max(cfg.IDTokenTTL, cfg.AccessTokenTTL)
 	return keys.New(store, keys.Config{
-		Secret:        []byte(cfg.Secret),
-		PublishDelay:  cfg.EffectiveKeyPublishDelay(),
-		JWKSMaxAge:    cfg.JWKSMaxAge,
-		RotateEvery:   cfg.KeyRotateEvery,
-		TokenLifetime: tokenLifetime,
-		RefreshEvery:  cfg.KeyRefreshEvery,
-		Logger:        log,
+		Secret:          []byte(cfg.Secret),
+		PreviousSecrets: cfg.PreviousMasters(),
+		PublishDelay:    cfg.EffectiveKeyPublishDelay(),
+		JWKSMaxAge:      cfg.JWKSMaxAge,
+		RotateEvery:     cfg.KeyRotateEvery,
+		TokenLifetime:   tokenLifetime,
+		RefreshEvery:    cfg.KeyRefreshEvery,
+		Logger:          log,
 	})
 }
 
@@ -247,7 +258,7 @@ func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mail
 	// NewSealer fails only for a key AES refuses; Derive always gives 32
 	// bytes. Without a sealer, enrolling a factor fails with a clear error.
 	var factorSealer accounts.Sealer
-	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeTOTP); err == nil {
+	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeTOTP, cfg.PreviousMasters()...); err == nil {
 		factorSealer = s
 	} else {
 		log.Error("TOTP secrets cannot be sealed", "err", err)
@@ -281,8 +292,9 @@ func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mail
 
 // loginUIConfig turns the settings into the login UI's behaviour; the
 // values were validated when the configuration was loaded.
-func loginUIConfig(cfg *config.Config) (loginui.Config, error) {
-	limiter := func(env, spec string) (loginui.Limiter, error) {
+// The limits live in the store, so they hold for every replica together.
+func loginUIConfig(cfg *config.Config, store ratelimit.Store, m *metrics.Metrics) (loginui.Config, error) {
+	limiter := func(env, name, spec string) (loginui.Limiter, error) {
 		l, err := ratelimit.ParseLimit(spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", env, err)
@@ -290,20 +302,20 @@ func loginUIConfig(cfg *config.Config) (loginui.Config, error) {
 		if l.Unlimited() {
 			return nil, nil
 		}
-		return ratelimit.New(l), nil
+		return ratelimit.New(store, l, ratelimit.WithOnReject(func() { m.RateLimited(name) })), nil
 	}
 	var lim loginui.Limits
 	for _, x := range []struct {
-		dst       *loginui.Limiter
-		env, spec string
+		dst             *loginui.Limiter
+		env, name, spec string
 	}{
-		{&lim.LoginIP, "LATCHKEY_RATE_LOGIN_IP", cfg.RateLoginIP},
-		{&lim.LoginAccount, "LATCHKEY_RATE_LOGIN_ACCOUNT", cfg.RateLoginAccount},
-		{&lim.Register, "LATCHKEY_RATE_REGISTER", cfg.RateRegister},
-		{&lim.Email, "LATCHKEY_RATE_EMAIL", cfg.RateEmail},
-		{&lim.Reset, "LATCHKEY_RATE_RESET", cfg.RateReset},
+		{&lim.LoginIP, "LATCHKEY_RATE_LOGIN_IP", "login_ip", cfg.RateLoginIP},
+		{&lim.LoginAccount, "LATCHKEY_RATE_LOGIN_ACCOUNT", "login_account", cfg.RateLoginAccount},
+		{&lim.Register, "LATCHKEY_RATE_REGISTER", "register", cfg.RateRegister},
+		{&lim.Email, "LATCHKEY_RATE_EMAIL", "email", cfg.RateEmail},
+		{&lim.Reset, "LATCHKEY_RATE_RESET", "reset", cfg.RateReset},
 	} {
-		l, err := limiter(x.env, x.spec)
+		l, err := limiter(x.env, x.name, x.spec)
 		if err != nil {
 			return loginui.Config{}, err
 		}
@@ -394,16 +406,33 @@ func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *sl
 		})
 	}
 	wg.Go(func() { a.keys.Run(ctx) })
-	wg.Go(func() { a.mail.queue.Run(ctx) })
+	wg.Go(func() { a.mail.outbox.Run(ctx) })
 	wg.Go(func() { provider.RunPruner(ctx, a.store, cfg.PruneEvery, cfg.PruneBatch, log) })
 
 	<-ctx.Done()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	// A graceful stop: readiness fails first, so load balancers route
+	// elsewhere; then the listeners stop accepting and the requests in
+	// flight finish; the background jobs stop (an email being sent is sent
+	// to the end); all within the shutdown timeout.
+	deadline := time.Now().Add(cfg.ShutdownTimeout)
+	a.draining.Store(true)
+	log.Info("shutting down", "delay", cfg.ShutdownDelay, "timeout", cfg.ShutdownTimeout)
+	time.Sleep(cfg.ShutdownDelay)
+	shutdownCtx, stop := context.WithDeadline(context.Background(), deadline)
 	defer stop()
 	for _, srv := range servers {
-		_ = srv.Shutdown(shutdownCtx)
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("shutdown timeout: closing connections with requests in flight", "err", err)
+			_ = srv.Close()
+		}
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutdownCtx.Done():
+		log.Warn("shutdown timeout: exiting with background work in flight")
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -77,9 +77,12 @@ type Config struct {
 	AdminAddr    string
 	MetricsToken string // bearer token /metrics requires; "" = unauthenticated
 
-	DataDir         string
-	DatabaseURL     string
-	Secret          string
+	DataDir     string
+	DatabaseURL string
+	Secret      string
+	// PreviousSecrets are earlier values of Secret, comma-separated, still
+	// accepted during a rotation (see PreviousMasters).
+	PreviousSecrets string
 	SecretGenerated bool // true when the development secret file was used or created
 	MigrateOnStart  bool
 	DBMaxOpenConns  int // 0 = let storage choose
@@ -102,7 +105,9 @@ type Config struct {
 	PasswordHashConcurrency int // resolved to runtime.GOMAXPROCS(0) by Load when 0
 
 	PruneEvery time.Duration
-	PruneBatch int
+	// ShutdownDelay and ShutdownTimeout shape a graceful stop (SIGTERM).
+	ShutdownDelay, ShutdownTimeout time.Duration
+	PruneBatch                     int
 
 	LogLevel  string // debug|info|warn|error
 	LogFormat string // text|json
@@ -195,6 +200,8 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.DatabaseURL }},
 		{name: "secret", help: "Server secret (at least 32 characters) used to protect tokens and sessions. When unset, a development secret is generated in <data_dir>/secret. Prefer the environment over the flag.",
 			field: func(c *Config) any { return &c.Secret }},
+		{name: "previous_secrets", help: "Earlier server secrets, comma-separated, newest first, during a rotation of the secret: tokens, cookies and sealed keys made with them are still accepted and opened; everything new uses the secret. Run `latchkey secrets reseal`, wait out the longest token lifetime, then remove them.",
+			field: func(c *Config) any { return &c.PreviousSecrets }},
 		{name: "migrate", def: "true", help: "Apply database migrations on start.",
 			field: func(c *Config) any { return &c.MigrateOnStart }},
 		{name: "db_max_open_conns", def: "0", help: "Maximum open database connections; 0 lets the storage layer choose.",
@@ -229,6 +236,10 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.PasswordHashConcurrency }},
 		{name: "prune_every", def: "1m", help: "Interval between prunes of expired tokens, codes and sessions.",
 			field: func(c *Config) any { return &c.PruneEvery }},
+		{name: "shutdown_delay", def: "0s", help: "On SIGTERM, how long /readyz answers 503 before the listeners stop taking requests, so that load balancers stop routing here first (5s on Kubernetes).",
+			field: func(c *Config) any { return &c.ShutdownDelay }},
+		{name: "shutdown_timeout", def: "20s", help: "On SIGTERM, the most a graceful stop takes, the delay included: in-flight requests and email sends finish within it, then the process exits.",
+			field: func(c *Config) any { return &c.ShutdownTimeout }},
 		{name: "prune_batch", def: "500", help: "Maximum rows deleted per prune statement.",
 			field: func(c *Config) any { return &c.PruneBatch }},
 		{name: "log_level", def: "info", help: "Log level: debug, info, warn or error.",
@@ -703,6 +714,17 @@ func (c *Config) Validate() error {
 	if c.Secret != "" && len(c.Secret) < secret.MinMasterLen {
 		bad("secret", "must be at least %d characters (got %d)", secret.MinMasterLen, len(c.Secret))
 	}
+	if c.ShutdownDelay >= c.ShutdownTimeout && c.ShutdownTimeout > 0 {
+		bad("shutdown_delay", "must be less than shutdown_timeout (%s)", c.ShutdownTimeout)
+	}
+	for i, p := range splitSecrets(c.PreviousSecrets) {
+		switch {
+		case len(p) < secret.MinMasterLen:
+			bad("previous_secrets", "entry %d must be at least %d characters (got %d)", i+1, secret.MinMasterLen, len(p))
+		case p == c.Secret:
+			bad("previous_secrets", "entry %d is the current secret", i+1)
+		}
+	}
 	if c.DBMaxOpenConns < 0 {
 		bad("db_max_open_conns", "must be 0 or more (got %d)", c.DBMaxOpenConns)
 	}
@@ -718,6 +740,7 @@ func (c *Config) Validate() error {
 		{"session_ttl", c.SessionTTL},
 		{"login_ttl", c.LoginTTL},
 		{"prune_every", c.PruneEvery},
+		{"shutdown_timeout", c.ShutdownTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -729,6 +752,7 @@ func (c *Config) Validate() error {
 		d    time.Duration
 	}{
 		{"key_rotate_every", c.KeyRotateEvery},
+		{"shutdown_delay", c.ShutdownDelay},
 		{"key_publish_delay", c.KeyPublishDelay},
 		{"jwks_max_age", c.JWKSMaxAge},
 	}
@@ -913,6 +937,27 @@ func (c *Config) EffectiveKeyPublishDelay() time.Duration {
 		return c.JWKSMaxAge
 	}
 	return c.KeyPublishDelay
+}
+
+// PreviousMasters are the previous secrets, newest first.
+func (c *Config) PreviousMasters() [][]byte {
+	var out [][]byte
+	for _, p := range splitSecrets(c.PreviousSecrets) {
+		out = append(out, []byte(p))
+	}
+	return out
+}
+
+// splitSecrets splits a comma-separated list, dropping empty entries and
+// the spaces around each.
+func splitSecrets(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // EnsureSecret prepares local state for commands that use the database or

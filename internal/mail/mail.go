@@ -5,10 +5,13 @@
 //
 //	tpl, _ := mail.NewTemplates(mail.Brand{Product: "Latchkey", SupportEmail: "support@example.com"})
 //	sender, _ := mail.NewSMTP(os.Getenv("LATCHKEY_SMTP_URL"), "Latchkey <no-reply@example.com>")
-//	q := mail.NewQueue(sender, mail.QueueOptions{Logger: log})
-//	go q.Run(ctx)
+//	outbox := mail.NewOutbox(store, sealer, sender, mail.OutboxOptions{Logger: log})
+//	go outbox.Run(ctx) // in every process: workers share the rows
 //	msg, _ := tpl.Render(mail.KindVerifyEmail, "ada@example.com", mail.Data{Link: link, ExpiresIn: 24 * time.Hour})
-//	if err := q.Enqueue(msg); err != nil { log.Error(...) }
+//	err := store.InTx(ctx, func(ctx context.Context) error {
+//		// ... the change that causes the email ...
+//		return outbox.Enqueue(ctx, mail.KindVerifyEmail, msg) // sent iff this commits
+//	})
 //
 // When SMTP is not configured, use NewLog instead of NewSMTP: messages are
 // written to the log so that a developer can follow the links in them.

@@ -21,6 +21,9 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
 	signIns  *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	mailSent prometheus.Counter
+	mailFail prometheus.Counter
 }
 
 // New registers the Go and process collectors and the HTTP instruments.
@@ -43,8 +46,37 @@ func New() *Metrics {
 	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latchkey_sign_ins_total", Help: "Password sign-in attempts by outcome.",
 	}, []string{"outcome"})
-	reg.MustRegister(m.requests, m.latency, m.tokens, m.signIns)
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_rate_limit_rejections_total", Help: "Attempts refused by a rate limit, by limit.",
+	}, []string{"limit"})
+	m.mailSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "latchkey_mail_sent_total", Help: "Emails delivered from the outbox by this process.",
+	})
+	m.mailFail = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "latchkey_mail_outbox_failed_total", Help: "Emails given up on after their retries, by this process.",
+	})
+	reg.MustRegister(m.requests, m.latency, m.tokens, m.signIns, m.rejected, m.mailSent, m.mailFail)
 	return m
+}
+
+// RateLimited counts an attempt refused by the named limit (login_ip,
+// login_account, register, email, reset: a fixed set).
+func (m *Metrics) RateLimited(limit string) { m.rejected.WithLabelValues(limit).Inc() }
+
+// MailSent counts a delivered email; MailFailed one given up on.
+func (m *Metrics) MailSent()   { m.mailSent.Inc() }
+func (m *Metrics) MailFailed() { m.mailFail.Inc() }
+
+// GaugeFunc registers a gauge read at every scrape (the outbox depth, the
+// database pool), so its value never goes stale.
+func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// CounterFunc registers a counter read at every scrape from a monotonic
+// source (database pool waits).
+func (m *Metrics) CounterFunc(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }
 
 // TokenIssued counts a successful token response. Grant types are a fixed

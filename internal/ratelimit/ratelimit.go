@@ -1,19 +1,21 @@
-// Package ratelimit is an in-memory, per-key rate limiter for the credential
-// endpoints (sign-in, registration, resend-verification, forgot-password,
-// password reset), keyed by strings such as "login:ip:203.0.113.9" or
+// Package ratelimit is the per-key rate limit of the credential endpoints
+// (sign-in, registration, resend-verification, forgot-password, password
+// reset), keyed by strings such as "login:ip:203.0.113.9" or
 // "login:acct:alice".
 //
-// State is per process: with N replicas behind a load balancer the effective
-// limit is up to N times the configured one. That is acceptable for throttling
-// floods; account lockout, which must hold across replicas, is kept in the
-// database, not here.
+// The state lives in the database (storage.RateLimits: one GCRA upsert per
+// check), so a limit of N per period holds for every replica together, not
+// N per process. Only credential and email endpoints are limited, so the
+// token path pays nothing. When the store cannot answer, Allow returns the
+// error and callers refuse the attempt (fail closed, 503): an outage must
+// not switch the limit off.
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -82,8 +84,12 @@ func (l Limit) String() string {
 	return strconv.Itoa(l.Count) + "/" + per
 }
 
-// DefaultMaxKeys is the default bound on the number of keys a Limiter tracks.
-const DefaultMaxKeys = 100_000
+// Store keeps the limits' state; storage/sqlstore implements it for
+// PostgreSQL and SQLite.
+type Store interface {
+	TakeRate(ctx context.Context, key string, now time.Time, interval, window time.Duration) (ok bool, wait time.Duration, err error)
+	ResetRate(ctx context.Context, key string) error
+}
 
 // Option configures a Limiter.
 type Option func(*Limiter)
@@ -93,117 +99,79 @@ func WithNow(now func() time.Time) Option {
 	return func(l *Limiter) { l.now = now }
 }
 
-// WithMaxKeys bounds the number of keys tracked (default DefaultMaxKeys).
-// When full, the least recently used key is forgotten, which resets its
-// budget; keys whose budget has fully refilled carry no state and are
-// dropped first. n < 1 means 1.
-func WithMaxKeys(n int) Option {
-	return func(l *Limiter) { l.maxKeys = max(n, 1) }
+// WithOnReject calls f for every refused event (a metric).
+func WithOnReject(f func()) Option {
+	return func(l *Limiter) { l.onReject = f }
 }
 
-// Limiter limits events per key. It is safe for concurrent use.
-//
-// It implements GCRA (the generic cell rate algorithm, the token bucket
-// expressed as a "theoretical arrival time") directly rather than keeping a
-// golang.org/x/time/rate.Limiter per key: GCRA needs a single int64 per key
-// (rate.Limiter carries its own mutex and several fields), so a flood of
-// distinct IPs costs little memory and all state sits under one lock together
-// with the LRU bookkeeping; it is exact with an injected clock; and it keeps
-// x/time out of the module's dependencies. A single mutex is enough: the
-// critical section is a map lookup and a few integer operations.
+// Limiter limits events per key with GCRA (the generic cell rate
+// algorithm: a token bucket of Count tokens refilled one every Per/Count,
+// expressed as one "theoretical arrival time" per key). It is safe for
+// concurrent use, within and across processes sharing the store.
 type Limiter struct {
+	store    Store
 	limit    Limit
-	interval int64 // nanoseconds between tokens: Per/Count
-	window   int64 // burst tolerance: interval*Count
+	interval time.Duration // between tokens: Per/Count
+	window   time.Duration // burst tolerance: interval*Count
 	now      func() time.Time
-	maxKeys  int
-	epoch    time.Time // TATs are nanoseconds since epoch (monotonic when now is time.Now)
-
-	mu   sync.Mutex
-	keys map[string]*entry
-	lru  entry // sentinel of a circular list: lru.next is most, lru.prev least recently used
+	onReject func()
 }
 
-// entry is one key's state. tat is its theoretical arrival time: the bucket
-// is full whenever tat <= now, and holds (window-(tat-now))/interval tokens
-// otherwise.
-type entry struct {
-	key        string
-	tat        int64
-	prev, next *entry
-}
-
-// New returns a Limiter enforcing l per key. It panics if l.Count > 0 and
-// l.Per/l.Count is not a positive duration (ParseLimit never returns such a
-// Limit).
-func New(l Limit, opts ...Option) *Limiter {
-	lim := &Limiter{limit: l, now: time.Now, maxKeys: DefaultMaxKeys}
+// New returns a Limiter enforcing l per key in store. It panics if
+// l.Count > 0 and l.Per/l.Count is not a positive duration (ParseLimit
+// never returns such a Limit).
+func New(store Store, l Limit, opts ...Option) *Limiter {
+	lim := &Limiter{store: store, limit: l, now: time.Now}
 	for _, o := range opts {
 		o(lim)
 	}
 	if !l.Unlimited() {
-		iv := int64(l.Per) / int64(l.Count)
+		iv := l.Per / time.Duration(l.Count)
 		if iv <= 0 {
 			panic(fmt.Sprintf("ratelimit: invalid limit %d/%v", l.Count, l.Per))
 		}
-		lim.interval = iv
-		lim.window = iv * int64(l.Count)
+		// window is a whole number of intervals, so that an uneven
+		// division never allows more than Count in a burst.
+		lim.interval, lim.window = iv, iv*time.Duration(l.Count)
 	}
-	lim.epoch = lim.now()
-	lim.keys = make(map[string]*entry)
-	lim.lru.next, lim.lru.prev = &lim.lru, &lim.lru
 	return lim
 }
 
 // Limit returns the limit l enforces.
 func (l *Limiter) Limit() Limit { return l.limit }
 
-// Allow consumes one token of key's budget and returns ok if one was
-// available. Otherwise nothing is consumed and retryAfter is how long until a
-// token is available, rounded up to whole seconds and at least 1s (for a
-// Retry-After header). An unlimited Limiter always allows.
-func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+// Allow consumes one event of key's budget and reports whether one was
+// available. Otherwise nothing is consumed and retryAfter is how long until
+// one is, rounded up to whole seconds and at least 1s (for a Retry-After
+// header). An unlimited Limiter always allows without a statement. An error
+// means the store could not decide; the caller must refuse.
+func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error) {
 	if l.limit.Unlimited() {
-		return true, 0
+		return true, 0, nil
 	}
-	now := int64(l.now().Sub(l.epoch))
-
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.keys[key]
-	tat := now
-	if e != nil && e.tat > now {
-		tat = e.tat
+	ok, wait, err := l.store.TakeRate(ctx, key, l.now(), l.interval, l.window)
+	if err != nil {
+		return false, 0, fmt.Errorf("ratelimit: %w", err)
 	}
-	newTAT := tat + l.interval
-	if wait := newTAT - now - l.window; wait > 0 {
-		l.touch(e)
-		return false, roundUpSeconds(time.Duration(wait))
+	if ok {
+		return true, 0, nil
 	}
-	if e == nil {
-		e = l.insert(key, now)
-	} else {
-		l.touch(e)
+	if l.onReject != nil {
+		l.onReject()
 	}
-	e.tat = newTAT
-	return true, 0
+	return false, roundUpSeconds(wait), nil
 }
 
 // Reset forgets key, restoring its full budget (e.g. clear the per-account
 // counter after a successful sign-in).
-func (l *Limiter) Reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.keys[key]; e != nil {
-		l.remove(e)
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	if l.limit.Unlimited() {
+		return nil
 	}
-}
-
-// Len returns the number of keys currently tracked.
-func (l *Limiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.keys)
+	if err := l.store.ResetRate(ctx, key); err != nil {
+		return fmt.Errorf("ratelimit: %w", err)
+	}
+	return nil
 }
 
 func roundUpSeconds(d time.Duration) time.Duration {
@@ -211,44 +179,4 @@ func roundUpSeconds(d time.Duration) time.Duration {
 		return time.Second
 	}
 	return (d + time.Second - 1) / time.Second * time.Second
-}
-
-// insert adds key as most recently used, first making room: keys at the LRU
-// end whose buckets are full again are dropped (they carry no state), and if
-// the map is still at maxKeys the least recently used key is evicted.
-// l.mu must be held.
-func (l *Limiter) insert(key string, now int64) *entry {
-	for i := 0; i < 2; i++ {
-		if last := l.lru.prev; last != &l.lru && last.tat <= now {
-			l.remove(last)
-		}
-	}
-	for len(l.keys) >= l.maxKeys {
-		l.remove(l.lru.prev)
-	}
-	e := &entry{key: key}
-	l.keys[key] = e
-	l.pushFront(e)
-	return e
-}
-
-// touch marks e (if any) as most recently used. l.mu must be held.
-func (l *Limiter) touch(e *entry) {
-	if e == nil || l.lru.next == e {
-		return
-	}
-	e.prev.next, e.next.prev = e.next, e.prev
-	l.pushFront(e)
-}
-
-func (l *Limiter) pushFront(e *entry) {
-	e.prev, e.next = &l.lru, l.lru.next
-	l.lru.next.prev = e
-	l.lru.next = e
-}
-
-func (l *Limiter) remove(e *entry) {
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
-	delete(l.keys, e.key)
 }

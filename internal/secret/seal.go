@@ -16,12 +16,34 @@ const nonceSize = 12 // the standard GCM nonce size
 
 // Sealer encrypts values at rest (signing keys, TOTP secrets) with
 // AES-256-GCM under a key derived from the master secret for one purpose.
-// The stored form is nonce || ciphertext+tag.
-type Sealer struct{ aead cipher.AEAD }
+// The stored form is nonce || ciphertext+tag. During a rotation of
+// LATCHKEY_SECRET it also holds the previous secrets' keys: it seals with
+// the current one and opens with any.
+type Sealer struct {
+	aead     cipher.AEAD
+	previous []cipher.AEAD
+}
 
-// NewSealer returns the sealer of purpose (one of the Purpose constants).
-func NewSealer(master []byte, purpose string) (*Sealer, error) {
-	block, err := aes.NewCipher(Derive(master, purpose))
+// NewSealer returns the sealer of purpose (one of the Purpose constants)
+// for master, also opening what any of previous sealed.
+func NewSealer(master []byte, purpose string, previous ...[]byte) (*Sealer, error) {
+	aead, err := newAEAD(Derive(master, purpose))
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{aead: aead}
+	for _, p := range previous {
+		a, err := newAEAD(Derive(p, purpose))
+		if err != nil {
+			return nil, err
+		}
+		s.previous = append(s.previous, a)
+	}
+	return s, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("secret: sealing cipher: %w", err)
 	}
@@ -29,7 +51,7 @@ func NewSealer(master []byte, purpose string) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret: sealing cipher: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return aead, nil
 }
 
 // Seal encrypts plaintext with a nonce read from rnd. aad (the row's id)
@@ -43,14 +65,40 @@ func (s *Sealer) Seal(rnd io.Reader, aad string, plaintext []byte) ([]byte, erro
 	return s.aead.Seal(out, out[:nonceSize], plaintext, []byte(aad)), nil
 }
 
-// Open reverses Seal; every failure wraps ErrSealed.
+// Open reverses Seal, with the current secret's key or a previous one's;
+// every failure wraps ErrSealed.
 func (s *Sealer) Open(aad string, sealed []byte) ([]byte, error) {
+	plain, _, err := s.open(aad, sealed)
+	return plain, err
+}
+
+// open also reports whether the current key opened it.
+func (s *Sealer) open(aad string, sealed []byte) (plain []byte, current bool, err error) {
 	if len(sealed) < nonceSize+s.aead.Overhead() {
-		return nil, fmt.Errorf("%w: too short (%d bytes)", ErrSealed, len(sealed))
+		return nil, false, fmt.Errorf("%w: too short (%d bytes)", ErrSealed, len(sealed))
 	}
-	plain, err := s.aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], []byte(aad))
+	if plain, err := s.aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], []byte(aad)); err == nil {
+		return plain, true, nil
+	}
+	for _, p := range s.previous {
+		if plain, err := p.Open(nil, sealed[:nonceSize], sealed[nonceSize:], []byte(aad)); err == nil {
+			return plain, false, nil
+		}
+	}
+	return nil, false, ErrSealed
+}
+
+// Reseal returns sealed under the current secret: unchanged (changed
+// false) when the current key already opens it, sealed anew when only a
+// previous one does, ErrSealed when none does.
+func (s *Sealer) Reseal(rnd io.Reader, aad string, sealed []byte) (out []byte, changed bool, err error) {
+	plain, current, err := s.open(aad, sealed)
 	if err != nil {
-		return nil, ErrSealed
+		return nil, false, err
 	}
-	return plain, nil
+	if current {
+		return sealed, false, nil
+	}
+	out, err = s.Seal(rnd, aad, plain)
+	return out, err == nil, err
 }

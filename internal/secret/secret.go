@@ -25,6 +25,7 @@ const (
 	PurposeFederation  = "latchkey federation v1"   // sealed federation flow cookies
 	PurposeTOTP        = "latchkey totp secrets v1" // sealing TOTP secrets
 	PurposeWebAuthn    = "latchkey webauthn v1"     // sealed passkey ceremony cookies
+	PurposeMailOutbox  = "latchkey mail outbox v1"  // sealing queued email bodies
 )
 
 // CheckMaster refuses a master secret shorter than MinMasterLen.
@@ -44,6 +45,17 @@ func Derive(master []byte, purpose string) []byte {
 		panic(fmt.Sprintf("secret: hkdf: %v", err)) // cannot happen for 32 bytes of SHA-256
 	}
 	return key
+}
+
+// DeriveAll is Derive for the current master secret and then each
+// previous one, in that order: the keys a MAC made during a secret
+// rotation may be checked against (the first one makes new MACs).
+func DeriveAll(master []byte, purpose string, previous ...[]byte) [][]byte {
+	keys := [][]byte{Derive(master, purpose)}
+	for _, p := range previous {
+		keys = append(keys, Derive(p, purpose))
+	}
+	return keys
 }
 
 // Token returns n random bytes, base64url without padding.

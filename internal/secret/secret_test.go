@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -67,6 +68,7 @@ func TestDerivePinned(t *testing.T) {
 		{PurposeFederation, derivedFederation},
 		{PurposeTOTP, derivedTOTP},
 		{PurposeWebAuthn, derivedWebAuthn},
+		{PurposeMailOutbox, derivedMailOutbox},
 	} {
 		t.Run(tc.purpose, func(t *testing.T) {
 			key := Derive(master, tc.purpose)
@@ -94,6 +96,7 @@ const (
 	derivedFederation = "6bd2a9662daef3a248a830028d1bfc386b6b8cc7ca10f4bb73bf854429f78e87"
 	derivedTOTP       = "f37f415814ae71e497163e950957be098989e6bfd70fcbaf076f630ca89d8c01"
 	derivedWebAuthn   = "5df4cdf6eee05c3bd5fce1d6a53b2e9e1cfaae82f0b666be16ebefe3a5152ec5"
+	derivedMailOutbox = "22fd8899d2972669833700cf58137555a56fd1eb5f23941bc9abaa4702477eae"
 )
 
 func TestSealer(t *testing.T) {
@@ -121,5 +124,57 @@ func TestSealer(t *testing.T) {
 		if _, err := open(); !errors.Is(err, ErrSealed) {
 			t.Errorf("%s: %v, want ErrSealed", name, err)
 		}
+	}
+}
+
+// TestSealerRotation: during a rotation the sealer opens what the previous
+// secret sealed, seals only under the current one, and Reseal moves a
+// value to the current secret once.
+func TestSealerRotation(t *testing.T) {
+	oldM := []byte("the-old-master-secret-0123456789ab")
+	newM := []byte("the-new-master-secret-0123456789ab")
+	old, err := NewSealer(oldM, PurposeTOTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := old.Seal(rand.Reader, "f1", []byte("JBSWY3DPEHPK3PXP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyNew, _ := NewSealer(newM, PurposeTOTP)
+	if _, err := onlyNew.Open("f1", blob); !errors.Is(err, ErrSealed) {
+		t.Fatalf("the new secret alone opened the old value: %v", err)
+	}
+	rot, err := NewSealer(newM, PurposeTOTP, []byte("an-unrelated-secret-0123456789abcd"), oldM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rot.Open("f1", blob); err != nil || string(got) != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("Open with a previous secret = %q, %v", got, err)
+	}
+	if _, err := rot.Open("f2", blob); !errors.Is(err, ErrSealed) {
+		t.Fatal("a value opened on another row")
+	}
+	fresh, changed, err := rot.Reseal(rand.Reader, "f1", blob)
+	if err != nil || !changed {
+		t.Fatalf("Reseal = %v, %v", changed, err)
+	}
+	if got, err := onlyNew.Open("f1", fresh); err != nil || string(got) != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("the resealed value does not open with the new secret: %q, %v", got, err)
+	}
+	if again, changed, err := rot.Reseal(rand.Reader, "f1", fresh); err != nil || changed || !bytes.Equal(again, fresh) {
+		t.Fatalf("Reseal of a current value = %v, %v", changed, err)
+	}
+	if _, _, err := onlyNew.Reseal(rand.Reader, "f1", blob); !errors.Is(err, ErrSealed) {
+		t.Fatalf("Reseal without the previous secret: %v", err)
+	}
+	// New values are sealed under the current secret only.
+	n, _ := rot.Seal(rand.Reader, "f3", []byte("x"))
+	if _, err := onlyNew.Open("f3", n); err != nil {
+		t.Fatal("a new value is not sealed under the current secret")
+	}
+	if keys := DeriveAll(newM, PurposeCookies, oldM); len(keys) != 2 || !bytes.Equal(keys[0], Derive(newM, PurposeCookies)) ||
+		!bytes.Equal(keys[1], Derive(oldM, PurposeCookies)) {
+		t.Fatal("DeriveAll is not the current key, then the previous ones")
 	}
 }

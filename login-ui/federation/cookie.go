@@ -1,8 +1,6 @@
 package federation
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -37,19 +35,16 @@ type flowState struct {
 var errBadCookie = errors.New("federation cookie is invalid")
 
 // sealer seals and opens flow cookies with a key derived from the master
-// secret.
-type sealer struct{ aead cipher.AEAD }
+// secret (internal/secret's sealer: AES-256-GCM, nonce || ciphertext+tag),
+// opening cookies sealed under a previous secret during a rotation.
+type sealer struct{ s *secret.Sealer }
 
-func newSealer(master []byte) (*sealer, error) {
-	block, err := aes.NewCipher(secret.Derive(master, secret.PurposeFederation))
+func newSealer(master []byte, previous ...[]byte) (*sealer, error) {
+	s, err := secret.NewSealer(master, secret.PurposeFederation, previous...)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead}, nil
+	return &sealer{s: s}, nil
 }
 
 // seal encrypts fs; the upstream id is authenticated as additional data,
@@ -59,9 +54,10 @@ func (s *sealer) seal(fs flowState) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	out := s.aead.Seal(nonce, nonce, plain, aad(fs.Upstream))
+	out, err := s.s.Seal(rand.Reader, aad(fs.Upstream), plain)
+	if err != nil {
+		return "", err
+	}
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
@@ -70,11 +66,10 @@ func (s *sealer) seal(fs flowState) (string, error) {
 func (s *sealer) open(value, upstream string, now time.Time) (flowState, error) {
 	var fs flowState
 	raw, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
+	if err != nil {
 		return fs, errBadCookie
 	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], aad(upstream))
+	plain, err := s.s.Open(aad(upstream), raw)
 	if err != nil {
 		return fs, fmt.Errorf("%w: %v", errBadCookie, err)
 	}
@@ -90,4 +85,4 @@ func (s *sealer) open(value, upstream string, now time.Time) (flowState, error) 
 	return fs, nil
 }
 
-func aad(upstream string) []byte { return []byte(cookieName + "\x00" + upstream) }
+func aad(upstream string) string { return cookieName + "\x00" + upstream }

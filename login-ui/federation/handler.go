@@ -59,9 +59,12 @@ type Deps struct {
 	Accounts   Accounts
 	ErrorPage  provider.ErrorPage
 	Secret     []byte // LATCHKEY_SECRET; the cookie key derives from it
-	Replay     ReplayGuard
-	Secure     bool // the issuer is https: the cookie gets Secure
-	Logger     *slog.Logger
+	// PreviousSecrets (LATCHKEY_PREVIOUS_SECRETS) open cookies sealed
+	// before a rotation of Secret.
+	PreviousSecrets [][]byte
+	Replay          ReplayGuard
+	Secure          bool // the issuer is https: the cookie gets Secure
+	Logger          *slog.Logger
 	// Metrics counts federated sign-in outcomes; nil counts nothing.
 	Metrics interface{ SignIn(outcome string) }
 }
@@ -85,7 +88,7 @@ func NewHandler(d Deps) *Handler {
 			http.Error(w, title+": "+detail, status)
 		}
 	}
-	s, err := newSealer(d.Secret)
+	s, err := newSealer(d.Secret, d.PreviousSecrets...)
 	if err != nil {
 		panic("federation: cookie key: " + err.Error()) // HKDF cannot fail for 32 bytes
 	}

@@ -445,7 +445,9 @@ func (s *Service) locked(ctx context.Context, u *storage.User, att storage.Login
 	}
 	if att.Failures == s.opts.Lockout.Threshold {
 		s.securityEvent(sys, AuditUserLock, u.ID, "failures", att.Failures, "until", until)
-		s.send(ctx, lkmail.KindAccountLocked, u.Email, lkmail.Data{Name: displayName(u), Until: until, Link: s.link("/forgot-password", nil)})
+		if err := s.send(ctx, lkmail.KindAccountLocked, u.Email, lkmail.Data{Name: displayName(u), Until: until, Link: s.link("/forgot-password", nil)}); err != nil {
+			s.log.Warn("queueing the lockout notice", "user", u.ID, "err", err)
+		}
 	}
 }
 

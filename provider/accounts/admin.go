@@ -139,12 +139,14 @@ func (s *Service) SetPassword(ctx context.Context, id, password string) error {
 		if err := s.store.SetUserLockout(ctx, u.ID, 0, nil); err != nil {
 			return err
 		}
-		return s.audit(ctx, AuditUserPasswordSet, u.ID, "", nil)
+		if err := s.audit(ctx, AuditUserPasswordSet, u.ID, "", nil); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindPasswordChanged, u.Email, lkmail.Data{Name: displayName(u)})
 	})
 	if err != nil {
 		return err
 	}
-	s.send(ctx, lkmail.KindPasswordChanged, u.Email, lkmail.Data{Name: displayName(u)})
 	return nil
 }
 

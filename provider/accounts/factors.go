@@ -207,12 +207,14 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, factorID, code string
 				return err
 			}
 		}
-		return s.audit(ctx, AuditFactorAdd, userID, "", map[string]any{"factor": factorID, "type": string(storage.FactorTOTP)})
+		if err := s.audit(ctx, AuditFactorAdd, userID, "", map[string]any{"factor": factorID, "type": string(storage.FactorTOTP)}); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindFactorAdded, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("confirming totp: %w", err)
 	}
-	s.send(ctx, lkmail.KindFactorAdded, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
 	return codes, nil
 }
 
@@ -317,7 +319,9 @@ func (s *Service) VerifySecondFactor(ctx context.Context, userID, code string) (
 			s.log.Warn("recording a recovery code use", "user", u.ID, "err", err)
 		}
 		s.securityEvent(ctx, AuditRecoveryCodeUse, u.ID)
-		s.send(ctx, lkmail.KindRecoveryCodeUsed, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
+		if err := s.send(ctx, lkmail.KindRecoveryCodeUsed, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP}); err != nil {
+			s.log.Warn("queueing the recovery code notice", "user", u.ID, "err", err)
+		}
 	}
 	return "otp", nil
 }
@@ -441,11 +445,12 @@ func (s *Service) DeleteFactor(ctx context.Context, userID, factorID string, pro
 	if err := s.checkProof(ctx, u, proof); err != nil {
 		return err
 	}
-	if err := s.removeFactor(ctx, userID, factorID, ""); err != nil {
-		return err
-	}
-	s.send(ctx, lkmail.KindFactorRemoved, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
-	return nil
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.removeFactor(ctx, userID, factorID, ""); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindFactorRemoved, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
+	})
 }
 
 // AdminDeleteFactor removes one factor of a user (admin API), audited.
@@ -454,11 +459,12 @@ func (s *Service) AdminDeleteFactor(ctx context.Context, userID, factorID, reaso
 	if err != nil {
 		return err
 	}
-	if err := s.removeFactor(ctx, userID, factorID, reason); err != nil {
-		return err
-	}
-	s.send(ctx, lkmail.KindFactorRemoved, u.Email, lkmail.Data{Name: displayName(u)})
-	return nil
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.removeFactor(ctx, userID, factorID, reason); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindFactorRemoved, u.Email, lkmail.Data{Name: displayName(u)})
+	})
 }
 
 func (s *Service) removeFactor(ctx context.Context, userID, factorID, reason string) error {
@@ -526,13 +532,16 @@ func (s *Service) ResetFactors(ctx context.Context, userID, reason string) (int,
 		if err := s.signOutEverywhere(ctx, userID, ""); err != nil {
 			return err
 		}
-		return s.audit(ctx, AuditFactorsReset, userID, reason, map[string]any{"factors": n})
+		if err := s.audit(ctx, AuditFactorsReset, userID, reason, map[string]any{"factors": n}); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		return s.send(ctx, lkmail.KindFactorRemoved, u.Email, lkmail.Data{Name: displayName(u)})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("resetting factors: %w", err)
-	}
-	if n > 0 {
-		s.send(ctx, lkmail.KindFactorRemoved, u.Email, lkmail.Data{Name: displayName(u)})
 	}
 	return n, nil
 }

@@ -14,10 +14,11 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Mailer sends the account emails. Send must not block on the mail
-// server (cmd/latchkey wires it to the mail queue).
+// Mailer queues the account emails. Send must write the email in ctx's
+// transaction and never wait for the mail server (cmd/latchkey wires it
+// to the durable outbox, internal/mail.Outbox).
 type Mailer interface {
-	Send(ctx context.Context, kind lkmail.Kind, to string, data lkmail.Data)
+	Send(ctx context.Context, kind lkmail.Kind, to string, data lkmail.Data) error
 }
 
 // LockoutPolicy is progressive: after Threshold consecutive failed
@@ -119,8 +120,7 @@ func (s *Service) Register(ctx context.Context, r Registration) error {
 		// Spend what a new registration would (a password hash), so
 		// that the response time does not tell the two cases apart.
 		_, _ = s.hasher.Hash(ctx, r.Password)
-		s.send(ctx, lkmail.KindAccountExists, existing.Email, lkmail.Data{Name: displayName(existing), Link: s.link("/forgot-password", nil)})
-		return nil
+		return s.send(ctx, lkmail.KindAccountExists, existing.Email, lkmail.Data{Name: displayName(existing), Link: s.link("/forgot-password", nil)})
 	}
 	hash, err := s.hasher.Hash(ctx, r.Password)
 	if err != nil {
@@ -130,17 +130,18 @@ func (s *Service) Register(ctx context.Context, r Registration) error {
 	now := s.now().UTC()
 	reg := &storage.Registration{ID: "r_" + secret.Token(12), TokenHash: secret.Hash(token), Username: username,
 		Email: email, DisplayName: name, PasswordHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.opts.VerifyTTL)}
-	if err := s.store.CreateRegistration(ctx, reg); err != nil {
-		return fmt.Errorf("storing registration: %w", err)
-	}
 	q := url.Values{}
 	for k, v := range r.LinkParams {
 		q[k] = v
 	}
 	q.Set("token", token)
-	s.send(ctx, lkmail.KindWelcome, email, lkmail.Data{Name: registrantName(reg),
-		Link: s.link("/verify-email", q), ExpiresIn: s.opts.VerifyTTL})
-	return nil
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateRegistration(ctx, reg); err != nil {
+			return fmt.Errorf("storing registration: %w", err)
+		}
+		return s.send(ctx, lkmail.KindWelcome, email, lkmail.Data{Name: registrantName(reg),
+			Link: s.link("/verify-email", q), ExpiresIn: s.opts.VerifyTTL})
+	})
 }
 
 // registrantName is how the emails greet someone who has no account yet.
@@ -258,15 +259,16 @@ func (s *Service) resendRegistration(ctx context.Context, email string) error {
 		return fmt.Errorf("looking up registration: %w", err)
 	}
 	token := secret.Token(32)
-	if err := s.store.RenewRegistration(ctx, reg.ID, secret.Hash(token), now.Add(s.opts.VerifyTTL)); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil // confirmed or pruned meanwhile
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.RenewRegistration(ctx, reg.ID, secret.Hash(token), now.Add(s.opts.VerifyTTL)); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil // confirmed or pruned meanwhile
+			}
+			return fmt.Errorf("renewing registration: %w", err)
 		}
-		return fmt.Errorf("renewing registration: %w", err)
-	}
-	s.send(ctx, lkmail.KindVerifyEmail, reg.Email, lkmail.Data{Name: registrantName(reg),
-		Link: s.link("/verify-email", url.Values{"token": {token}}), ExpiresIn: s.opts.VerifyTTL})
-	return nil
+		return s.send(ctx, lkmail.KindVerifyEmail, reg.Email, lkmail.Data{Name: registrantName(reg),
+			Link: s.link("/verify-email", url.Values{"token": {token}}), ExpiresIn: s.opts.VerifyTTL})
+	})
 }
 
 // ConfirmEmail redeems a registration, verification or email-change link.
@@ -288,7 +290,6 @@ func (s *Service) ConfirmEmail(ctx context.Context, token, username string) (*st
 	}
 	now := s.now().UTC()
 	var out *storage.User
-	var notifyOld string
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		t, err := s.store.ConsumeUserToken(ctx, hash, storage.TokenVerifyEmail, now)
 		change := false
@@ -341,18 +342,15 @@ func (s *Service) ConfirmEmail(ctx context.Context, token, username string) (*st
 				return err
 			}
 		}
-		if change && old != "" && !strings.EqualFold(old, u.Email) {
-			notifyOld = old
-		}
 		out = u
+		if change && old != "" && !strings.EqualFold(old, u.Email) {
+			// Queued with the change: sent once it commits.
+			return s.send(ctx, lkmail.KindEmailChangedNotice, old, lkmail.Data{Name: displayName(u), NewEmail: u.Email})
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	// Told only once the change is committed.
-	if notifyOld != "" {
-		s.send(ctx, lkmail.KindEmailChangedNotice, notifyOld, lkmail.Data{Name: displayName(out), NewEmail: out.Email})
 	}
 	return out, nil
 }
@@ -426,12 +424,14 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (*s
 			return err
 		}
 		out = u
-		return s.audit(ctx, AuditUserPasswordReset, u.ID, "", nil)
+		if err := s.audit(ctx, AuditUserPasswordReset, u.ID, "", nil); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindPasswordChanged, out.Email, lkmail.Data{Name: displayName(out)})
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.send(ctx, lkmail.KindPasswordChanged, out.Email, lkmail.Data{Name: displayName(out)})
 	return out, nil
 }
 
@@ -491,12 +491,14 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, password,
 		if err := s.signOutEverywhere(ctx, u.ID, keepSessionID); err != nil {
 			return err
 		}
-		return s.audit(ctx, AuditUserPasswordChg, u.ID, "", nil)
+		if err := s.audit(ctx, AuditUserPasswordChg, u.ID, "", nil); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindPasswordChanged, u.Email, lkmail.Data{Name: displayName(u)})
 	})
 	if err != nil {
 		return err
 	}
-	s.send(ctx, lkmail.KindPasswordChanged, u.Email, lkmail.Data{Name: displayName(u)})
 	return nil
 }
 
@@ -611,8 +613,7 @@ func (s *Service) ChangeEmail(ctx context.Context, userID, newEmail string) erro
 		return invalid("email", "is already your email address")
 	}
 	if other, err := s.store.GetUserByLogin(ctx, newEmail); err == nil && other.ID != u.ID && strings.EqualFold(other.Email, newEmail) {
-		s.send(ctx, lkmail.KindAccountExists, other.Email, lkmail.Data{Name: displayName(other), Link: s.link("/forgot-password", nil)})
-		return nil
+		return s.send(ctx, lkmail.KindAccountExists, other.Email, lkmail.Data{Name: displayName(other), Link: s.link("/forgot-password", nil)})
 	}
 	return s.sendFreshLink(ctx, u, storage.TokenChangeEmail, newEmail, s.opts.VerifyTTL, "/verify-email",
 		lkmail.KindEmailChange, lkmail.Data{NewEmail: newEmail})
@@ -722,12 +723,14 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, password string) er
 		if err := s.store.RevokeUserTokens(ctx, u.ID); err != nil {
 			return err
 		}
-		return s.audit(ctx, AuditUserDelete, u.ID, "deleted by the account owner", nil)
+		if err := s.audit(ctx, AuditUserDelete, u.ID, "deleted by the account owner", nil); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindAccountDeleted, u.Email, lkmail.Data{Name: displayName(u)})
 	})
 	if err != nil {
 		return err
 	}
-	s.send(ctx, lkmail.KindAccountDeleted, u.Email, lkmail.Data{Name: displayName(u)})
 	return nil
 }
 
@@ -746,16 +749,17 @@ func (s *Service) ClearLockout(ctx context.Context, userID string) error {
 // (only the newest link works) and emails it to the address it is for.
 func (s *Service) sendFreshLink(ctx context.Context, u *storage.User, purpose storage.TokenPurpose, to string,
 	ttl time.Duration, path string, kind lkmail.Kind, data lkmail.Data) error {
-	if err := s.store.DeleteUserTokens(ctx, u.ID, purpose); err != nil {
-		return err
-	}
-	link, err := s.issueToken(ctx, u, purpose, to, ttl, path)
-	if err != nil {
-		return err
-	}
-	data.Name, data.Link, data.ExpiresIn = displayName(u), link, ttl
-	s.send(ctx, kind, to, data)
-	return nil
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteUserTokens(ctx, u.ID, purpose); err != nil {
+			return err
+		}
+		link, err := s.issueToken(ctx, u, purpose, to, ttl, path)
+		if err != nil {
+			return err
+		}
+		data.Name, data.Link, data.ExpiresIn = displayName(u), link, ttl
+		return s.send(ctx, kind, to, data)
+	})
 }
 
 // issueToken stores a new single-use token for u and returns the link that
@@ -780,11 +784,17 @@ func (s *Service) link(path string, q url.Values) string {
 	return u
 }
 
-func (s *Service) send(ctx context.Context, kind lkmail.Kind, to string, data lkmail.Data) {
+// send queues an email in ctx's transaction (the change that causes it),
+// so it goes out exactly when the change commits; an error fails the
+// change.
+func (s *Service) send(ctx context.Context, kind lkmail.Kind, to string, data lkmail.Data) error {
 	if s.opts.Mailer == nil || to == "" {
-		return
+		return nil
 	}
-	s.opts.Mailer.Send(ctx, kind, to, data)
+	if err := s.opts.Mailer.Send(ctx, kind, to, data); err != nil {
+		return fmt.Errorf("queueing %s email: %w", kind, err)
+	}
+	return nil
 }
 
 func displayName(u *storage.User) string {

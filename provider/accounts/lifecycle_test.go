@@ -46,10 +46,11 @@ type fakeMailer struct {
 	sent []sentMail
 }
 
-func (m *fakeMailer) Send(_ context.Context, kind lkmail.Kind, to string, data lkmail.Data) {
+func (m *fakeMailer) Send(_ context.Context, kind lkmail.Kind, to string, data lkmail.Data) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, sentMail{kind, to, data})
+	return nil
 }
 
 func (m *fakeMailer) all() []sentMail {

@@ -208,12 +208,14 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, name st
 				return err
 			}
 		}
-		return s.audit(ctx, AuditFactorAdd, userID, "", map[string]any{"factor": id, "type": string(storage.FactorWebAuthn)})
+		if err := s.audit(ctx, AuditFactorAdd, userID, "", map[string]any{"factor": id, "type": string(storage.FactorWebAuthn)}); err != nil {
+			return err
+		}
+		return s.send(ctx, lkmail.KindFactorAdded, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registering passkey: %w", err)
 	}
-	s.send(ctx, lkmail.KindFactorAdded, u.Email, lkmail.Data{Name: displayName(u), IP: ActorFrom(ctx).IP})
 	return codes, nil
 }
 

@@ -113,6 +113,9 @@ type Config struct {
 	// Secret is LATCHKEY_SECRET (at least secret.MinMasterLen bytes). The sealing key is
 	// HKDF-SHA256(Secret, no salt, "latchkey signing keys v1").
 	Secret []byte
+	// PreviousSecrets open keys sealed before a rotation of Secret
+	// (LATCHKEY_PREVIOUS_SECRETS); new keys are sealed under Secret.
+	PreviousSecrets [][]byte
 	// PublishDelay is how long a rotated-in key is published before it
 	// signs. 0 means JWKSMaxAge, the longest a relying party may have cached
 	// the JWKS without it. Keep it above RefreshEvery: other processes
@@ -214,11 +217,11 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	aead, err := newAEAD(cfg.Secret)
+	aead, err := newAEAD(cfg.Secret, cfg.PreviousSecrets...)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Secret = nil // only the derived key is needed from here on
+	cfg.Secret, cfg.PreviousSecrets = nil, nil // only the derived keys are needed from here on
 	m := &Manager{store: store, cfg: cfg, aead: aead, log: cfg.Logger}
 	empty, err := m.build(nil, cfg.Now(), nil)
 	if err != nil {

@@ -17,8 +17,8 @@ var ErrSealed = errors.New("keys: cannot open sealed private key")
 
 // newAEAD is the signing keys' sealer (internal/secret holds the one
 // sealing implementation; the stored format is nonce || ciphertext+tag).
-func newAEAD(secret []byte) (*lksecret.Sealer, error) {
-	s, err := lksecret.NewSealer(secret, lksecret.PurposeSigningKeys)
+func newAEAD(secret []byte, previous ...[]byte) (*lksecret.Sealer, error) {
+	s, err := lksecret.NewSealer(secret, lksecret.PurposeSigningKeys, previous...)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
@@ -42,7 +42,7 @@ func seal(s *lksecret.Sealer, rnd io.Reader, kid string, plaintext []byte) ([]by
 func open(s *lksecret.Sealer, kid string, sealed []byte) ([]byte, error) {
 	plain, err := s.Open(kid, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: LATCHKEY_SECRET differs from the secret the key was sealed with, or the row was altered (%v)", ErrSealed, kid, err)
+		return nil, fmt.Errorf("%w %s: LATCHKEY_SECRET (and LATCHKEY_PREVIOUS_SECRETS) differ from the secret the key was sealed with, or the row was altered (%v)", ErrSealed, kid, err)
 	}
 	return plain, nil
 }

@@ -56,6 +56,10 @@ type SQLStore struct {
 	// newSession makes the empty session a stored pushed authorization
 	// request is unmarshalled into (see WithSessionFactory).
 	newSession func() fosite.Session
+
+	// jobs are the in-process locks TryExclusive uses on SQLite.
+	jobsMu sync.Mutex
+	jobs   map[string]*sync.Mutex
 }
 
 // Compile-time proof that SQLStore is everything fosite and Latchkey need.

@@ -815,6 +815,7 @@ var prunable = []struct{ table, key string }{
 	{"pending_authorizations", "id"},
 	{"user_tokens", "token_hash"},
 	{"registrations", "id"},
+	{"mail_outbox", "id"}, // emails given up on (expires_at is NULL until then)
 }
 
 // PruneExpired deletes up to batch rows that expired before now from each
@@ -837,5 +838,9 @@ func (s *SQLStore) PruneExpired(ctx context.Context, now time.Time, batch int) (
 		}
 		total += n
 	}
-	return total, nil
+	n, err := s.pruneRateLimits(ctx, now, batch)
+	if err != nil {
+		return total, err
+	}
+	return total + n, nil
 }

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	tests = append(tests, directoryTests...)
 	tests = append(tests, factorTests...)
 	tests = append(tests, groupTests...)
+	tests = append(tests, sharedTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
 	}
