@@ -12,7 +12,7 @@ TESTFLAGS ?= -p 2 -count=1 -timeout 15m
 # Time per fuzz target in `make fuzz` (the targets are listed in scripts/fuzz.sh).
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-short bench fuzz openapi-check lint fmt clean
+.PHONY: all build run test test-short bench fuzz openapi-check helm-check lint fmt clean
 
 all: lint test
 
@@ -41,6 +41,19 @@ fuzz:
 # (pinned versions) must compile. Needs Node.js >= 20.19 and npm.
 openapi-check:
 	./scripts/check-openapi.sh
+
+# deploy/observability: the Grafana dashboard and alert conventions (a Go
+# test), and promtool check/test of the alert rules (promtool skipped with
+# a message when absent, an error with CI=1).
+.PHONY: observability-check
+observability-check:
+	./scripts/check-observability.sh
+
+# deploy/helm/latchkey: helm lint --strict and helm template with the default
+# and HA values, and a Go test of the rendered manifests' invariants. Uses
+# helm from PATH, else builds a pinned one once with go install (cached).
+helm-check:
+	./scripts/check-helm.sh
 
 lint:
 	$(GO) vet ./...
