@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,14 @@ type dbProxy struct {
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]bool
+	delay  time.Duration // added before each answer from the database
+}
+
+// slow makes every answer of the database take d longer (0: normal).
+func (p *dbProxy) slow(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
 }
 
 func newDBProxy(t *testing.T, target string) *dbProxy {
@@ -66,7 +75,22 @@ func (p *dbProxy) forward(c net.Conn) {
 	p.conns[c], p.conns[s] = true, true
 	p.mu.Unlock()
 	go func() { _, _ = io.Copy(s, c); s.Close() }()
-	_, _ = io.Copy(c, s)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			d := p.delay
+			p.mu.Unlock()
+			time.Sleep(d)
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	c.Close()
 }
 
@@ -209,6 +233,12 @@ func TestEndToEndDatabaseOutage(t *testing.T) {
 		}
 	}
 
+	if resp, err := http.Get(s.admin + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the outage: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	proxy.up(proxy.addr)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -223,5 +253,95 @@ func TestEndToEndDatabaseOutage(t *testing.T) {
 	}
 	if in := introspect(t, s, svc, tok.AccessToken); in["active"] != true {
 		t.Fatalf("after the outage the token introspects %v", in)
+	}
+	if resp, err := http.Get(s.admin + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz after the outage: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
+// TestEndToEndPoolExhausted: with a slow database and more concurrent
+// requests than connections, every request is answered — the ones that
+// cannot get a connection within LATCHKEY_REQUEST_TIMEOUT with 503 and
+// Retry-After, never a hang — and once the load is gone no goroutine is
+// left behind.
+func TestEndToEndPoolExhausted(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newDBProxy(t, u.Host)
+	u.Host = proxy.addr
+	s := startServer(t, u.String(), map[string]string{"LATCHKEY_DB_MAX_OPEN_CONNS": "2", "LATCHKEY_REQUEST_TIMEOUT": "1s"})
+	svc := s.createClient("--name", "svc", "--grant-type", "client_credentials", "--scope", "api:read")
+	tokenReq := func() (*http.Response, error) {
+		r, _ := http.NewRequest(http.MethodPost, s.issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth(svc.ID, svc.Secret)
+		return (&http.Client{Timeout: 20 * time.Second}).Do(r)
+	}
+	if resp, err := tokenReq(); err != nil || resp.StatusCode != http.StatusOK { // warm: the client is cached
+		t.Fatalf("token before the load: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	proxy.slow(400 * time.Millisecond)
+	const n = 24
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range n {
+		wg.Go(func() {
+			resp, err := tokenReq()
+			if err != nil {
+				t.Errorf("no answer under pool exhaustion: %v", err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			codes[resp.StatusCode]++
+			mu.Unlock()
+			switch resp.StatusCode {
+			case http.StatusOK:
+			case http.StatusServiceUnavailable:
+				if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "temporarily_unavailable") {
+					t.Errorf("503 without Retry-After or temporarily_unavailable: %s", body)
+				}
+			default:
+				t.Errorf("answer under pool exhaustion: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
+	proxy.slow(0)
+	t.Logf("answers with 2 connections, a 400 ms database and %d concurrent requests: %v", n, codes)
+	if codes[http.StatusServiceUnavailable] == 0 {
+		t.Fatalf("no request hit the timeout: %v", codes)
+	}
+	// Goroutines of the load (handlers, queued connection requests) end.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		http.DefaultClient.CloseIdleConnections()
+		now := runtime.NumGoroutine()
+		if now <= before+5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before the load, %d after it:\n%s", before, now, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp, err := tokenReq(); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("token after the load: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 }

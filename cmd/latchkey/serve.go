@@ -96,6 +96,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	registerStoreMetrics(m, store)
+	m.GaugeFunc("latchkey_signing_key_age_seconds", "How long the oldest signing key in use has been active.",
+		func() float64 { return a.keys.ActiveKeyAge().Seconds() })
 	a.accounts = newAccounts(cfg, store, log, a.mail)
 
 	pages, err := loginui.NewPages(loginui.Brand{Name: cfg.BrandName, LogoURL: cfg.BrandLogoURL,
@@ -182,13 +184,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		outer = func(h http.Handler) http.Handler { return logMW(ipMW(h)) }
 	}
 	withIP := outer
-	a.public = withIP(securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
+	a.public = withDeadline(cfg.RequestTimeout, withIP(securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
 		if provider.AnswersJSON(r.URL.Path) {
 			provider.WriteInvalidRequest(w, r, detail)
 			return
 		}
 		pages.BadRequest(w, r, detail)
-	})(pub)))
+	})(pub))))
 	a.admin = withIP(httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
 		DB: store, Draining: a.draining.Load, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
 		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log,
@@ -324,6 +326,18 @@ func loginUIConfig(cfg *config.Config, store ratelimit.Store, m *metrics.Metrics
 		}
 	}
 	return loginui.Config{RegistrationEnabled: cfg.Registration, Limits: lim}, nil
+}
+
+// withDeadline bounds every public request's context by d, so that with a
+// slow database or an exhausted pool a request's store calls fail as an
+// outage (503, Retry-After) instead of waiting without end. The admin
+// listener has none: its imports and profiles may legitimately run long.
+func withDeadline(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // securityHeaders sets headers every public response should carry.

@@ -107,6 +107,8 @@ type Config struct {
 	PruneEvery time.Duration
 	// ShutdownDelay and ShutdownTimeout shape a graceful stop (SIGTERM).
 	ShutdownDelay, ShutdownTimeout time.Duration
+	// RequestTimeout bounds a request's database work (see the setting).
+	RequestTimeout time.Duration
 	PruneBatch                     int
 
 	LogLevel  string // debug|info|warn|error
@@ -236,6 +238,8 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.PasswordHashConcurrency }},
 		{name: "prune_every", def: "1m", help: "Interval between prunes of expired tokens, codes and sessions.",
 			field: func(c *Config) any { return &c.PruneEvery }},
+		{name: "request_timeout", def: "10s", help: "The longest a request waits on the database (for a free connection included); past it the request is answered 503 with Retry-After instead of hanging when the database is slow or the pool exhausted.",
+			field: func(c *Config) any { return &c.RequestTimeout }},
 		{name: "shutdown_delay", def: "0s", help: "On SIGTERM, how long /readyz answers 503 before the listeners stop taking requests, so that load balancers stop routing here first (5s on Kubernetes).",
 			field: func(c *Config) any { return &c.ShutdownDelay }},
 		{name: "shutdown_timeout", def: "20s", help: "On SIGTERM, the most a graceful stop takes, the delay included: in-flight requests and email sends finish within it, then the process exits.",
@@ -741,6 +745,7 @@ func (c *Config) Validate() error {
 		{"login_ttl", c.LoginTTL},
 		{"prune_every", c.PruneEvery},
 		{"shutdown_timeout", c.ShutdownTimeout},
+		{"request_timeout", c.RequestTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

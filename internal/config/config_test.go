@@ -67,6 +67,7 @@ func TestDefaults(t *testing.T) {
 		PasswordHashConcurrency: runtime.GOMAXPROCS(0),
 		PruneEvery:              time.Minute,
 		ShutdownTimeout:         20 * time.Second,
+		RequestTimeout:          10 * time.Second,
 		PruneBatch:              500,
 		LogLevel:                "info",
 		LogFormat:               "text",

@@ -36,7 +36,7 @@ const (
 	DefaultOutboxWorkers = 2
 	DefaultOutboxBatch   = 5
 	DefaultOutboxPoll    = time.Second
-	DefaultOutboxLease   = 2 * time.Minute
+	DefaultOutboxLease   = 30 * time.Second
 	DefaultMaxAttempts   = 8
 	DefaultOutboxBackoff = 5 * time.Second
 	DefaultKeepFailed    = 30 * 24 * time.Hour

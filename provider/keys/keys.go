@@ -296,6 +296,21 @@ func (m *Manager) current(i int) (*loadedKey, error) {
 	return nil, fmt.Errorf("%w for %s (keys not initialised, or every key retired)", ErrNoSigner, algorithms()[i])
 }
 
+// ActiveKeyAge is how long the oldest of the keys signing now has been
+// active (for the rotation-overdue alert): 0 when none signs. It reads the
+// in-memory key set, no statement.
+func (m *Manager) ActiveKeyAge() time.Duration {
+	var oldest time.Duration
+	for i := range algorithms() {
+		k, err := m.current(i)
+		if err != nil {
+			continue
+		}
+		oldest = max(oldest, m.cfg.Now().Sub(k.row.ActivatesAt))
+	}
+	return oldest
+}
+
 // ---- snapshot ----
 
 // loadedKey is one stored key, parsed. Immutable once in a snapshot.
