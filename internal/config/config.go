@@ -109,7 +109,7 @@ type Config struct {
 	ShutdownDelay, ShutdownTimeout time.Duration
 	// RequestTimeout bounds a request's database work (see the setting).
 	RequestTimeout time.Duration
-	PruneBatch                     int
+	PruneBatch     int
 
 	LogLevel  string // debug|info|warn|error
 	LogFormat string // text|json
