@@ -62,3 +62,50 @@ func TestFlowCookieNames(t *testing.T) {
 		})
 	}
 }
+
+// TestCSRFAcrossSecretRotation: a form rendered before LATCHKEY_SECRET
+// changed is still accepted by a server that keeps the old secret in
+// PreviousSecrets, and refused by one that does not.
+func TestCSRFAcrossSecretRotation(t *testing.T) {
+	oldS, newS := []byte("the-old-secret-0123456789abcdef01"), []byte("the-new-secret-0123456789abcdef01")
+	store := testdb.OpenStore(t, testdb.SQLite(t))
+	mk := func(secret []byte, previous ...[]byte) *Provider {
+		p, err := New(Config{Issuer: "http://127.0.0.1:8080", Secret: secret, PreviousSecrets: previous},
+			Deps{Keys: staticKeys{}, Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	before := mk(oldS)
+	w := httptest.NewRecorder()
+	token := before.CSRFToken(w, httptest.NewRequest(http.MethodGet, "/login", nil), "login")
+	flow := w.Result().Cookies()[0]
+	post := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("csrf_token="+token))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(flow)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		p    *Provider
+		want bool
+	}{
+		{"the same secret", before, true},
+		{"rotated, old secret kept", mk(newS, []byte("an-unrelated-secret-0123456789abc"), oldS), true},
+		{"rotated, old secret dropped", mk(newS), false},
+	} {
+		if got := tc.p.CheckCSRF(post(), "login"); got != tc.want {
+			t.Errorf("%s: CheckCSRF = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// New form tokens use the current secret.
+	rotated := mk(newS, oldS)
+	w = httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/login", nil)
+	r.AddCookie(flow)
+	if rotated.CSRFToken(w, r, "login") == token {
+		t.Error("a form token under the rotated secret equals the old one")
+	}
+}
