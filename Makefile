@@ -32,6 +32,7 @@ test-short:
 bench:
 	./scripts/bench.sh
 	./scripts/bench-admin-search.sh
+	./scripts/bench-cluster.sh
 
 # Every Go fuzz target for FUZZTIME each; `make test` runs their seed corpora.
 fuzz:

@@ -19,9 +19,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -57,6 +59,9 @@ type config struct {
 	jsonOut        bool
 	adminURL       string
 	adminQueries   string
+	// targets are base URLs of replicas that serve issuer; when set,
+	// requests to the issuer go to them in turn.
+	targets []string
 }
 
 var scenarioNames = []string{"discovery", "jwks", "cc-opaque", "cc-jwt", "introspect", "authcode", "authcode-totp", "admin-search"}
@@ -82,8 +87,18 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.mfaUsers, "mfa-users", 1000, "authcode-totp: accounts to create and enrol (each signs in about once per 30 s)")
 	fs.StringVar(&cfg.adminURL, "admin", "http://127.0.0.1:18081", "admin listener URL (admin-search)")
 	fs.StringVar(&cfg.adminQueries, "admin-queries", "q=a1", "admin-search: |-separated query strings for GET /v1/users, used in turn")
+	targets := fs.String("targets", "", "comma-separated base URLs of replicas serving -issuer (one database): requests to the issuer are spread over them in turn, as a load balancer without stickiness would")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for _, t := range strings.Split(*targets, ",") {
+		if t = strings.TrimRight(strings.TrimSpace(t), "/"); t != "" {
+			u, err := url.Parse(t)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("-targets: %q is not a base URL", t)
+			}
+			cfg.targets = append(cfg.targets, u.Host)
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -138,8 +153,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	transport := newTransport(cfg.concurrency)
 	defer transport.CloseIdleConnections()
+	var rt http.RoundTripper = transport
+	if len(cfg.targets) > 0 {
+		iu, err := url.Parse(cfg.issuer)
+		if err != nil {
+			return fmt.Errorf("-issuer: %w", err)
+		}
+		rt = &spread{base: transport, from: iu.Host, to: cfg.targets}
+	}
 	hc := &http.Client{
-		Transport: transport,
+		Transport: rt,
 		Timeout:   cfg.timeout,
 		// Redirects are followed by hand where a scenario expects them.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -163,6 +186,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return enc.Encode(rep)
 	}
 	return rep.writeText(stdout)
+}
+
+// spread sends each request for host from to the next of to, keeping the
+// Host header (and so cookies, Origin checks and the issuer) as they are:
+// what a round-robin load balancer in front of replicas does.
+type spread struct {
+	base http.RoundTripper
+	from string
+	to   []string
+	n    atomic.Uint64
+}
+
+func (s *spread) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != s.from {
+		return s.base.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.Host = s.from
+	r.URL.Host = s.to[s.n.Add(1)%uint64(len(s.to))]
+	return s.base.RoundTrip(r)
 }
 
 // newTransport is a keep-alive transport with an idle pool big enough that

@@ -489,14 +489,16 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*stora
 		if err != nil {
 			return nil, fmt.Errorf("storage: search users: %w", err)
 		}
-		cond := `EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = users.id AND ur.role_id = ?)`
+		// One semi-join over both sources (not two EXISTS joined by OR,
+		// which the planner cannot turn into a join): a rare role fetches
+		// its few holders, a common one is probed in sort order.
+		holders := `SELECT ur.user_id FROM user_roles ur WHERE ur.role_id = ?`
 		args := []any{q.RoleID}
 		if len(groups) > 0 {
-			cond = `(` + cond + ` OR EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = users.id AND m.group_id IN (` +
-				placeholders(len(groups)) + `)))`
+			holders += ` UNION ALL SELECT m.user_id FROM group_members m WHERE m.group_id IN (` + placeholders(len(groups)) + `)`
 			args = append(args, groups...)
 		}
-		add(cond, args...)
+		add(`users.id IN (`+holders+`)`, args...)
 	}
 
 	var order, keyset string
