@@ -9,6 +9,7 @@ import (
 	"github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/internal/metrics"
 	"github.com/latchkey/latchkey/internal/secret"
+	"github.com/latchkey/latchkey/internal/tracing"
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -26,7 +27,7 @@ var _ accounts.Mailer = (*mailer)(nil)
 
 // newMailer sends through LATCHKEY_SMTP_URL, or writes messages to the log
 // when it is unset (development).
-func newMailer(cfg *config.Config, store storage.MailOutbox, sealer *secret.Sealer, m *metrics.Metrics, log *slog.Logger) (*mailer, error) {
+func newMailer(cfg *config.Config, store storage.MailOutbox, sealer *secret.Sealer, m *metrics.Metrics, tr *tracing.Tracing, log *slog.Logger) (*mailer, error) {
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
 		s, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
@@ -36,6 +37,9 @@ func newMailer(cfg *config.Config, store storage.MailOutbox, sealer *secret.Seal
 		sender = s
 	} else {
 		sender = mail.NewLog(log)
+	}
+	if tr.Enabled {
+		sender = tracedSender{sender, tr.Tracer("latchkey/mail")}
 	}
 	tpl, err := mail.NewTemplates(mail.Brand{Product: cfg.BrandName, SupportEmail: cfg.SupportEmail,
 		LogoURL: cfg.BrandLogoURL, PrimaryColor: cfg.BrandColor})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/latchkey/latchkey/admin"
 	"github.com/latchkey/latchkey/internal/accesslog"
@@ -24,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/internal/metrics"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/internal/secret"
+	"github.com/latchkey/latchkey/internal/tracing"
 	loginui "github.com/latchkey/latchkey/login-ui"
 	fedui "github.com/latchkey/latchkey/login-ui/federation"
 	"github.com/latchkey/latchkey/provider"
@@ -45,6 +47,7 @@ type app struct {
 	mail     *mailer
 	public   http.Handler
 	admin    http.Handler
+	tracing  *tracing.Tracing
 	// draining is set when a graceful stop begins: /readyz answers 503.
 	draining atomic.Bool
 	// upstreams are the upstream identity providers that opened; close
@@ -62,15 +65,24 @@ func (a *app) closeUpstreams() {
 // newApp opens the store (migrating it unless disabled), loads or creates
 // the signing keys and wires every component. The caller closes app.store.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	// Pushed authorization requests come back as the provider's session
-	// type; clients are cached briefly (see sqlstore.WithClientCacheTTL).
-	store, err := openStore(ctx, cfg,
-		sqlstore.WithSessionFactory(func() fosite.Session { return provider.NewSession() }),
-		sqlstore.WithClientCacheTTL(5*time.Second))
+	tr, err := tracing.Setup(ctx, tracing.Options{Exporter: cfg.OTelExporter, Endpoint: cfg.OTelEndpoint,
+		SampleRatio: float64(cfg.OTelSamplePercent) / 100, Service: "latchkey", Version: version})
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: store}
+	// Pushed authorization requests come back as the provider's session
+	// type; clients are cached briefly (see sqlstore.WithClientCacheTTL).
+	storeOpts := []sqlstore.Option{
+		sqlstore.WithSessionFactory(func() fosite.Session { return provider.NewSession() }),
+		sqlstore.WithClientCacheTTL(5 * time.Second)}
+	if tr.Enabled {
+		storeOpts = append(storeOpts, sqlstore.WithTracer(tr.Tracer("latchkey/storage")))
+	}
+	store, err := openStore(ctx, cfg, storeOpts...)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, store: store, tracing: tr}
 	ok := false
 	defer func() {
 		if !ok {
@@ -91,14 +103,18 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	a.mail, err = newMailer(cfg, store, mailSealer, m, log)
+	a.mail, err = newMailer(cfg, store, mailSealer, m, tr, log)
 	if err != nil {
 		return nil, err
 	}
 	registerStoreMetrics(m, store)
 	m.GaugeFunc("latchkey_signing_key_age_seconds", "How long the oldest signing key in use has been active.",
 		func() float64 { return a.keys.ActiveKeyAge().Seconds() })
-	a.accounts = newAccounts(cfg, store, log, a.mail)
+	var hashTracer trace.Tracer
+	if tr.Enabled {
+		hashTracer = tr.Tracer("latchkey/accounts")
+	}
+	a.accounts = newAccountsWith(cfg, store, log, a.mail, hashTracer)
 
 	pages, err := loginui.NewPages(loginui.Brand{Name: cfg.BrandName, LogoURL: cfg.BrandLogoURL,
 		PrimaryColor: cfg.BrandColor, SupportEmail: cfg.SupportEmail}, log)
@@ -134,7 +150,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	a.upstreams, err = openUpstreams(ctx, cfg, log)
+	a.upstreams, err = openUpstreams(ctx, cfg, log, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -184,17 +200,17 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		outer = func(h http.Handler) http.Handler { return logMW(ipMW(h)) }
 	}
 	withIP := outer
-	a.public = withDeadline(cfg.RequestTimeout, withIP(securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
+	a.public = tr.Middleware("latchkey", withDeadline(cfg.RequestTimeout, withIP(securityHeaders(httpx.RejectMalformedText(log, func(w http.ResponseWriter, r *http.Request, detail string) {
 		if provider.AnswersJSON(r.URL.Path) {
 			provider.WriteInvalidRequest(w, r, detail)
 			return
 		}
 		pages.BadRequest(w, r, detail)
-	})(pub))))
-	a.admin = withIP(httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
+	})(pub)))))
+	a.admin = tr.Middleware("latchkey-admin", withIP(httpx.RejectMalformedText(log, admin.WriteBadRequest)(admin.NewServer(admin.Deps{
 		DB: store, Draining: a.draining.Load, Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, Profiling: cfg.Profiling,
 		Accounts: a.accounts, Tokens: a.provider, Keys: a.keys, Logger: log,
-		Middleware: func(h http.Handler) http.Handler { return m.Middleware(accesslog.Route(h)) }})))
+		Middleware: func(h http.Handler) http.Handler { return m.Middleware(accesslog.Route(h)) }}))))
 	ok = true
 	return a, nil
 }
@@ -203,7 +219,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 // provider. One that fails stops the start, naming it, unless
 // LATCHKEY_UPSTREAMS_OPTIONAL is set: then it is left out (no button) with
 // a warning.
-func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]*federation.OIDC, error) {
+func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger, tr *tracing.Tracing) ([]*federation.OIDC, error) {
 	var out []*federation.OIDC
 	for _, u := range cfg.Upstreams {
 		fc := federation.Config{
@@ -216,6 +232,9 @@ func openUpstreams(ctx context.Context, cfg *config.Config, log *slog.Logger) ([
 			Scopes:        u.Scopes,
 			HostedDomains: u.HostedDomains,
 			Claims:        federation.ClaimNames(u.Claims),
+		}
+		if tr.Enabled {
+			fc.HTTPClient = &http.Client{Timeout: 15 * time.Second, Transport: tr.Transport(http.DefaultTransport)}
 		}
 		if u.Issuer == federation.GoogleIssuer {
 			fc.LoginPrompt = federation.GoogleConfig(u.ClientID, u.ClientSecret, u.HostedDomains).LoginPrompt
@@ -253,6 +272,12 @@ func newKeyManager(cfg *config.Config, store storage.Store, log *slog.Logger) (*
 // newAccounts builds the account rules; mailer may be nil (the CLI sends
 // no email).
 func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mailer accounts.Mailer) *accounts.Service {
+	return newAccountsWith(cfg, store, log, mailer, nil)
+}
+
+// newAccountsWith is newAccounts recording password hashing spans with
+// tracer (nil: none).
+func newAccountsWith(cfg *config.Config, store storage.Store, log *slog.Logger, mailer accounts.Mailer, tracer trace.Tracer) *accounts.Service {
 	threshold := cfg.LockoutThreshold
 	if threshold == 0 {
 		threshold = -1 // accounts: negative disables
@@ -270,15 +295,19 @@ func newAccounts(cfg *config.Config, store storage.Store, log *slog.Logger, mail
 	if err != nil {
 		log.Info("passkeys are off", "reason", err.Error())
 	}
+	var hasher accounts.PasswordHasher = accounts.NewArgon2id(accounts.Argon2Params{
+		MemoryKiB:   cfg.Argon2MemoryKiB,
+		Iterations:  cfg.Argon2Iterations,
+		Parallelism: cfg.Argon2Parallelism,
+	}, cfg.PasswordHashConcurrency)
+	if tracer != nil {
+		hasher = tracedHasher{hasher, tracer}
+	}
 	return accounts.New(store, accounts.Options{
-		WebAuthn:     wa,
-		FactorSealer: factorSealer,
-		TOTPIssuer:   cfg.BrandName,
-		Hasher: accounts.NewArgon2id(accounts.Argon2Params{
-			MemoryKiB:   cfg.Argon2MemoryKiB,
-			Iterations:  cfg.Argon2Iterations,
-			Parallelism: cfg.Argon2Parallelism,
-		}, cfg.PasswordHashConcurrency),
+		WebAuthn:             wa,
+		FactorSealer:         factorSealer,
+		TOTPIssuer:           cfg.BrandName,
+		Hasher:               hasher,
 		SessionTTL:           cfg.SessionTTL,
 		Logger:               log,
 		BaseURL:              cfg.Issuer,
@@ -446,6 +475,11 @@ func runServe(ctx context.Context, cfg *config.Config, stdout io.Writer, log *sl
 	case <-done:
 	case <-shutdownCtx.Done():
 		log.Warn("shutdown timeout: exiting with background work in flight")
+	}
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelFlush()
+	if err := a.tracing.Shutdown(flushCtx); err != nil {
+		log.Warn("flushing trace spans", "err", err)
 	}
 	select {
 	case err := <-errc:

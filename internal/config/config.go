@@ -107,6 +107,10 @@ type Config struct {
 	PruneEvery time.Duration
 	// ShutdownDelay and ShutdownTimeout shape a graceful stop (SIGTERM).
 	ShutdownDelay, ShutdownTimeout time.Duration
+	// OpenTelemetry traces (internal/tracing).
+	OTelExporter      string
+	OTelEndpoint      string
+	OTelSamplePercent int
 	// RequestTimeout bounds a request's database work (see the setting).
 	RequestTimeout time.Duration
 	PruneBatch     int
@@ -238,6 +242,12 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.PasswordHashConcurrency }},
 		{name: "prune_every", def: "1m", help: "Interval between prunes of expired tokens, codes and sessions.",
 			field: func(c *Config) any { return &c.PruneEvery }},
+		{name: "otel_exporter", def: "none", help: "OpenTelemetry traces: none, otlphttp (OTLP over HTTP, port 4318) or otlpgrpc (port 4317). Spans cover HTTP requests (W3C traceparent continued), SQL statements, password hashing, upstream identity provider calls and mail sending.",
+			field: func(c *Config) any { return &c.OTelExporter }},
+		{name: "otel_endpoint", def: "", help: "The OTLP collector's URL, e.g. http://otel-collector:4318; when unset the standard OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) applies, then localhost.",
+			field: func(c *Config) any { return &c.OTelEndpoint }},
+		{name: "otel_sample_percent", def: "100", help: "Percent of traces started here that are recorded (0-100); a caller's sampled traceparent is always followed.",
+			field: func(c *Config) any { return &c.OTelSamplePercent }},
 		{name: "request_timeout", def: "10s", help: "The longest a request waits on the database (for a free connection included); past it the request is answered 503 with Retry-After instead of hanging when the database is slow or the pool exhausted.",
 			field: func(c *Config) any { return &c.RequestTimeout }},
 		{name: "shutdown_delay", def: "0s", help: "On SIGTERM, how long /readyz answers 503 before the listeners stop taking requests, so that load balancers stop routing here first (5s on Kubernetes).",
@@ -717,6 +727,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Secret != "" && len(c.Secret) < secret.MinMasterLen {
 		bad("secret", "must be at least %d characters (got %d)", secret.MinMasterLen, len(c.Secret))
+	}
+	switch c.OTelExporter {
+	case "none", "otlphttp", "otlpgrpc":
+	default:
+		bad("otel_exporter", "must be none, otlphttp or otlpgrpc (got %q)", c.OTelExporter)
+	}
+	if c.OTelSamplePercent < 0 || c.OTelSamplePercent > 100 {
+		bad("otel_sample_percent", "must be between 0 and 100 (got %d)", c.OTelSamplePercent)
+	}
+	if c.OTelEndpoint != "" && !strings.HasPrefix(c.OTelEndpoint, "http://") && !strings.HasPrefix(c.OTelEndpoint, "https://") {
+		bad("otel_endpoint", "must be an http:// or https:// URL")
 	}
 	if c.ShutdownDelay >= c.ShutdownTimeout && c.ShutdownTimeout > 0 {
 		bad("shutdown_delay", "must be less than shutdown_timeout (%s)", c.ShutdownTimeout)

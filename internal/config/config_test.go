@@ -68,6 +68,8 @@ func TestDefaults(t *testing.T) {
 		PruneEvery:              time.Minute,
 		ShutdownTimeout:         20 * time.Second,
 		RequestTimeout:          10 * time.Second,
+		OTelExporter:            "none",
+		OTelSamplePercent:       100,
 		PruneBatch:              500,
 		LogLevel:                "info",
 		LogFormat:               "text",

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/latchkey/latchkey/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -105,6 +107,7 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 				route = t
 			}
 		}
+		tracing.NameSpan(r, route)
 		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
 		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // An Option configures a store at Open. A store is never reconfigured
@@ -15,10 +16,17 @@ type options struct {
 	newSession     func() fosite.Session
 	clientCacheTTL time.Duration
 	maxOpenConns   int
+	tracer         trace.Tracer
 }
 
 func defaultOptions() options {
 	return options{newSession: func() fosite.Session { return openid.NewDefaultSession() }}
+}
+
+// WithTracer records a span per SQL statement (its text with placeholders,
+// never the values). Without it statements cost no tracing at all.
+func WithTracer(t trace.Tracer) Option {
+	return func(o *options) { o.tracer = t }
 }
 
 // WithSessionFactory sets the function that makes the empty session a

@@ -21,6 +21,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/ory/fosite"
@@ -56,6 +60,7 @@ type SQLStore struct {
 	// newSession makes the empty session a stored pushed authorization
 	// request is unmarshalled into (see WithSessionFactory).
 	newSession func() fosite.Session
+	tracer     trace.Tracer // nil: no spans
 
 	// jobs are the in-process locks TryExclusive uses on SQLite.
 	jobsMu sync.Mutex
@@ -134,6 +139,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*SQLStore, error) {
 		dialect:    dialect,
 		clients:    newClientCache(o.clientCacheTTL),
 		newSession: o.newSession,
+		tracer:     o.tracer,
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = db.Close()
@@ -334,15 +340,54 @@ func (s *SQLStore) ext(ctx context.Context) sqlx.ExtContext {
 }
 
 func (s *SQLStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.ext(ctx).ExecContext(ctx, s.db.Rebind(q), args...)
+	q = s.db.Rebind(q)
+	if s.tracer != nil {
+		var end func(error)
+		ctx, end = s.span(ctx, q)
+		res, err := s.ext(ctx).ExecContext(ctx, q, args...)
+		end(err)
+		return res, err
+	}
+	return s.ext(ctx).ExecContext(ctx, q, args...)
 }
 
 func (s *SQLStore) queryRow(ctx context.Context, q string, args ...any) *sqlx.Row {
-	return s.ext(ctx).QueryRowxContext(ctx, s.db.Rebind(q), args...)
+	q = s.db.Rebind(q)
+	if s.tracer != nil {
+		var end func(error)
+		ctx, end = s.span(ctx, q)
+		row := s.ext(ctx).QueryRowxContext(ctx, q, args...) // runs the statement
+		end(row.Err())
+		return row
+	}
+	return s.ext(ctx).QueryRowxContext(ctx, q, args...)
 }
 
 func (s *SQLStore) query(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
-	return s.ext(ctx).QueryxContext(ctx, s.db.Rebind(q), args...)
+	q = s.db.Rebind(q)
+	if s.tracer != nil {
+		var end func(error)
+		ctx, end = s.span(ctx, q)
+		rows, err := s.ext(ctx).QueryxContext(ctx, q, args...)
+		end(err)
+		return rows, err
+	}
+	return s.ext(ctx).QueryxContext(ctx, q, args...)
+}
+
+// span starts a client span for statement q, named after its first word
+// ("db SELECT"); the returned func ends it with err's outcome.
+func (s *SQLStore) span(ctx context.Context, q string) (context.Context, func(error)) {
+	verb, _, _ := strings.Cut(strings.TrimSpace(q), " ")
+	ctx, sp := s.tracer.Start(ctx, "db "+strings.ToUpper(verb), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system", s.dialect), attribute.String("db.statement", q)))
+	return ctx, func(err error) {
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			sp.RecordError(err)
+			sp.SetStatus(codes.Error, "statement failed")
+		}
+		sp.End()
+	}
 }
 
 // ---- errors ----

@@ -489,16 +489,33 @@ func (s *SQLStore) SearchUsers(ctx context.Context, q storage.UserQuery) (*stora
 		if err != nil {
 			return nil, fmt.Errorf("storage: search users: %w", err)
 		}
-		// One semi-join over both sources (not two EXISTS joined by OR,
-		// which the planner cannot turn into a join): a rare role fetches
-		// its few holders, a common one is probed in sort order.
-		holders := `SELECT ur.user_id FROM user_roles ur WHERE ur.role_id = ?`
-		args := []any{q.RoleID}
+		// Direct holders are resolved first too when they are few (a
+		// rare role then fetches its holders by id instead of walking
+		// the users in sort order to find them); many are probed.
+		direct, err := s.fewDirectHolders(ctx, q.RoleID)
+		if err != nil {
+			return nil, fmt.Errorf("storage: search users: %w", err)
+		}
+		var conds []string
+		var args []any
+		switch {
+		case direct == nil:
+			conds = append(conds, `EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = users.id AND ur.role_id = ?)`)
+			args = append(args, q.RoleID)
+		case len(direct) > 0:
+			conds = append(conds, `users.id IN (`+placeholders(len(direct))+`)`)
+			args = append(args, direct...)
+		}
 		if len(groups) > 0 {
-			holders += ` UNION ALL SELECT m.user_id FROM group_members m WHERE m.group_id IN (` + placeholders(len(groups)) + `)`
+			conds = append(conds, `EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = users.id AND m.group_id IN (`+
+				placeholders(len(groups))+`))`)
 			args = append(args, groups...)
 		}
-		add(`users.id IN (`+holders+`)`, args...)
+		if len(conds) == 0 {
+			add(`1 = 0`)
+		} else {
+			add(`(`+strings.Join(conds, ` OR `)+`)`, args...)
+		}
 	}
 
 	var order, keyset string
@@ -605,6 +622,36 @@ func (s *SQLStore) groupSubtree(ctx context.Context, seed string, arg string) ([
 		out = append(out, id)
 	}
 	return out, s.mapErr(rows.Err())
+}
+
+// maxResolvedHolders bounds the direct holders of a role that a search
+// names by id.
+const maxResolvedHolders = 500
+
+// fewDirectHolders returns the users holding roleID directly when there
+// are at most maxResolvedHolders (an empty, non-nil slice for none), nil
+// when there are more.
+func (s *SQLStore) fewDirectHolders(ctx context.Context, roleID string) ([]any, error) {
+	rows, err := s.query(ctx, `SELECT user_id FROM user_roles WHERE role_id = ? LIMIT ?`, roleID, maxResolvedHolders+1)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.mapErr(err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.mapErr(err)
+	}
+	if len(out) > maxResolvedHolders {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // placeholders is "?, ?, …" for n values.
