@@ -141,71 +141,142 @@ func ping(dsn string) error {
 	return db.PingContext(ctx)
 }
 
-// startCluster runs initdb and postgres from the newest installed server
-// into a temp dir, on a free port, as user postgres when we are root
-// (postgres refuses to run as root). The server gets SIGTERM when this
-// test process dies; its directory is left in the temp dir.
+// startCluster runs a throwaway cluster for the tests that find no
+// server, left running until this test process dies.
 func startCluster() (string, error) {
+	c, err := newCluster()
+	if err != nil {
+		return "", err
+	}
+	return c.DSN, c.start()
+}
+
+// Cluster is a PostgreSQL server of a test's own, which the test may stop
+// and start again (a restart of the database under the server).
+type Cluster struct {
+	DSN     string // the postgres database, as the superuser
+	binDir  string
+	dir     string
+	data    string
+	port    int
+	cred    *syscall.Credential
+	mu      sync.Mutex
+	srv     *exec.Cmd
+	running bool
+}
+
+// PrivateCluster starts a cluster for t alone, stopped when t ends; it
+// skips t when no server binaries are installed.
+func PrivateCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := newCluster()
+	if err != nil {
+		t.Skipf("testdb: no private PostgreSQL cluster: %v", err)
+	}
+	if err := c.start(); err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	return c
+}
+
+func newCluster() (*Cluster, error) {
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if p, err := exec.LookPath("initdb"); err == nil {
 		bins = append(bins, p)
 	}
 	if len(bins) == 0 {
-		return "", errors.New("nothing on 127.0.0.1:5432 and no initdb under /usr/lib/postgresql/*/bin or in PATH")
+		return nil, errors.New("nothing on 127.0.0.1:5432 and no initdb under /usr/lib/postgresql/*/bin or in PATH")
 	}
 	sort.Slice(bins, func(i, j int) bool { return pgVersion(bins[i]) > pgVersion(bins[j]) })
-	binDir := filepath.Dir(bins[0])
-
+	c := &Cluster{binDir: filepath.Dir(bins[0])}
 	dir, err := os.MkdirTemp("", "latchkey-pg-")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var cred *syscall.Credential
+	c.dir, c.data = dir, filepath.Join(dir, "data")
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			return "", fmt.Errorf("running as root and there is no user postgres to run the server as: %w", err)
+			return nil, fmt.Errorf("running as root and there is no user postgres to run the server as: %w", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(binDir, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb := exec.Command(filepath.Join(c.binDir, "initdb"), "-D", c.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("initdb: %w\n%s", err, out)
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	port, err := freePort()
-	if err != nil {
-		return "", err
+	if c.port, err = freePort(); err != nil {
+		return nil, err
 	}
-	srv := exec.Command(filepath.Join(binDir, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
-		"-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300")
-	srv.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
+	c.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
+	return c, nil
+}
+
+// start runs the server and waits until it answers.
+func (c *Cluster) start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return nil
+	}
+	srv := exec.Command(filepath.Join(c.binDir, "postgres"), "-D", c.data, "-p", strconv.Itoa(c.port), "-h", "127.0.0.1",
+		"-k", c.dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300")
+	srv.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	logf, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err == nil {
 		srv.Stdout, srv.Stderr = logf, logf
 	}
 	if err := srv.Start(); err != nil {
-		return "", fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
-	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	c.srv, c.running = srv, true
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if err = ping(dsn); err == nil {
-			return dsn, nil
+		if err = ping(c.DSN); err == nil {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			_ = srv.Process.Kill()
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			return "", fmt.Errorf("postgres did not start: %w\n%s", err, log)
+			log, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+			return fmt.Errorf("postgres did not start: %w\n%s", err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Start starts the cluster again after Stop, on the same port and data.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	if err := c.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Stop shuts the server down the way an operator's restart does (fast
+// shutdown: open sessions are terminated) and waits for it to exit.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running {
+		return
+	}
+	_ = c.srv.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = c.srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = c.srv.Process.Kill()
+		<-done
+	}
+	c.running = false
 }
 
 // pgVersion is the major version in /usr/lib/postgresql/<v>/bin.
