@@ -406,41 +406,15 @@ func TestEndToEndPostgresRestart(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	pg.Stop()
 	// Down: the load sees 503s, readiness says so.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz did not turn 503 with PostgreSQL down")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitStatus(t, s.admin+"/readyz", http.StatusServiceUnavailable, 10*time.Second, "with PostgreSQL down")
 	time.Sleep(time.Second)
 	pg.Start(t)
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz did not come back after PostgreSQL did")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitStatus(t, s.admin+"/readyz", http.StatusOK, 30*time.Second, "after PostgreSQL came back")
 	mu.Lock()
 	ok0 := codes[http.StatusOK]
 	mu.Unlock()
 	// Service resumes: the load gets tokens again.
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
 		ok := codes[http.StatusOK]
@@ -461,5 +435,23 @@ func TestEndToEndPostgresRestart(t *testing.T) {
 	}
 	if !active(t, s, svc, before.AccessToken) {
 		t.Fatal("a token issued before the restart is gone")
+	}
+}
+
+// waitStatus polls GET u until it answers want, failing t after timeout.
+func waitStatus(t *testing.T, u string, want int, timeout time.Duration, when string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer %d %s", u, want, when)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
