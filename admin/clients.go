@@ -2,9 +2,12 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/latchkey/latchkey/provider/accounts"
 	"github.com/latchkey/latchkey/storage"
@@ -59,6 +62,7 @@ func handleCreateClient(d Deps) http.Handler {
 			AccessTokenFormat      string            `json:"access_token_format"`
 			Claims                 map[string]string `json:"claims"`
 			ClaimsScope            string            `json:"claims_scope"`
+			storage.ClientMeta
 		}
 		if err := decodeJSON(w, r, &in, false); err != nil {
 			return err
@@ -70,7 +74,7 @@ func handleCreateClient(d Deps) http.Handler {
 			Name: in.Name, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 			GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience, Public: in.Public, FirstParty: in.FirstParty,
 			RequireMFA: in.RequireMFA, AccessTokenFormat: storage.AccessTokenFormat(in.AccessTokenFormat),
-			Claims: in.Claims, ClaimsScope: in.ClaimsScope,
+			Claims: in.Claims, ClaimsScope: in.ClaimsScope, Meta: in.ClientMeta,
 		})
 		if err != nil {
 			return clientErr(err)
@@ -95,8 +99,9 @@ func handleGetClient(d Deps) http.Handler {
 }
 
 var (
-	clientPatchable = []string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audience", "first_party",
-		"require_mfa", "access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl", "claims", "claims_scope"}
+	clientPatchable = append([]string{"name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audience", "first_party",
+		"require_mfa", "access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl", "auth_code_ttl", "claims", "claims_scope"},
+		clientMetaFields()...)
 	clientProtected = map[string]string{
 		"client_id":      "cannot be changed",
 		"id":             "cannot be changed",
@@ -159,6 +164,9 @@ func handlePatchClient(d Deps) http.Handler {
 			return err
 		}
 		if err := guardAdminClient(r.Context(), d, pathVar(r, "id")); err != nil {
+			return err
+		}
+		if up.Meta, err = patchClientMeta(r.Context(), d, pathVar(r, "id"), p); err != nil {
 			return err
 		}
 		if up.Scopes != nil {
@@ -229,4 +237,59 @@ func guardAdminClient(ctx context.Context, d Deps, id string) error {
 		return problemf("insufficient-scope", "client %s holds admin scopes; changing it needs scope %s", id, ScopeAdmin)
 	}
 	return nil
+}
+
+// clientMetaFields are the JSON names of storage.ClientMeta: the
+// registration metadata the API shows and changes under OIDC Dynamic
+// Client Registration names.
+func clientMetaFields() []string {
+	t := reflect.TypeOf(storage.ClientMeta{})
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		out = append(out, name)
+	}
+	return out
+}
+
+// patchClientMeta merges the metadata fields of a PATCH body onto the
+// client's current metadata; nil when the body changes none. null clears
+// a field.
+func patchClientMeta(ctx context.Context, d Deps, id string, p patch) (*storage.ClientMeta, error) {
+	sub := map[string]json.RawMessage{}
+	for _, f := range clientMetaFields() {
+		if raw, ok := p[f]; ok {
+			sub[f] = raw
+		}
+	}
+	if len(sub) == 0 {
+		return nil, nil
+	}
+	c, err := d.Accounts.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// Each field is decoded on its own so an error names it, and null
+	// resets it (json leaves a field untouched on null).
+	m := c.Meta
+	v := reflect.ValueOf(&m).Elem()
+	for i, name := range clientMetaFields() {
+		raw, ok := sub[name]
+		if !ok {
+			continue
+		}
+		f := v.Field(i)
+		f.SetZero()
+		if isNull(raw) {
+			continue
+		}
+		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
+			msg := "must be " + jsonKind(f.Kind().String())
+			if f.Type() == reflect.TypeOf(json.RawMessage(nil)) {
+				msg = "must be a JSON object"
+			}
+			return nil, problem("invalid-json", name+": "+msg, FieldError{Field: name, Message: msg})
+		}
+	}
+	return &m, nil
 }

@@ -309,6 +309,7 @@ type clientView struct {
 	Claims                 map[string]string `json:"claims"`
 	ClaimsScope            string            `json:"claims_scope"`
 	CreatedAt              time.Time         `json:"created_at"`
+	storage.ClientMeta
 	// ClientSecret is set only in the answer that created it.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
@@ -330,6 +331,7 @@ func viewClient(c *storage.Client) clientView {
 		AccessTokenFormat: string(c.AccessTokenFormat),
 		AccessTokenTTL:    ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL), IDTokenTTL: ttl(c.IDTokenTTL),
 		AuthCodeTTL: ttl(c.AuthCodeTTL), CreatedAt: utc(c.CreatedAt), Claims: nonNilMap(c.Claims), ClaimsScope: claimsScope(c),
+		ClientMeta: c.Meta,
 	}
 }
 

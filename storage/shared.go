@@ -76,10 +76,11 @@ const (
 	SealedSigningKeys = "signing_keys.private_key"
 	SealedTOTP        = "factors.secret"
 	SealedMail        = "mail_outbox.body"
+	SealedClientJWT   = "clients.sealed_secret"
 )
 
 // SealedColumns lists every sealed column.
-var SealedColumns = []string{SealedSigningKeys, SealedTOTP, SealedMail}
+var SealedColumns = []string{SealedSigningKeys, SealedTOTP, SealedMail, SealedClientJWT}
 
 // Resealer rewrites sealed values after a rotation of LATCHKEY_SECRET.
 type Resealer interface {

@@ -183,6 +183,14 @@ type Client struct {
 	Claims      map[string]string
 	ClaimsScope string
 	CreatedAt   time.Time
+	// Meta is the registration metadata of OIDC Dynamic Client
+	// Registration (authentication method, keys, signing algorithms,
+	// logout URIs, …).
+	Meta ClientMeta
+	// SealedSecret is the secret sealed under LATCHKEY_SECRET, kept only
+	// for client_secret_jwt (the HMAC needs the secret itself); nil
+	// otherwise.
+	SealedSecret []byte
 
 	// Token lifetimes for this client; 0 means the server's default.
 	AccessTokenTTL  time.Duration

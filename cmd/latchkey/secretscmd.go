@@ -21,6 +21,7 @@ var sealedColumns = []struct {
 	{storage.SealedSigningKeys, secret.PurposeSigningKeys, "signing keys"},
 	{storage.SealedTOTP, secret.PurposeTOTP, "TOTP secrets"},
 	{storage.SealedMail, secret.PurposeMailOutbox, "queued emails"},
+	{storage.SealedClientJWT, secret.PurposeClientJWT, "client_secret_jwt secrets"},
 }
 
 func (e *env) secretsCmd() *cobra.Command {

@@ -290,6 +290,12 @@ func newAccountsWith(cfg *config.Config, store storage.Store, log *slog.Logger, 
 	} else {
 		log.Error("TOTP secrets cannot be sealed", "err", err)
 	}
+	var clientSealer accounts.Sealer
+	if s, err := secret.NewSealer([]byte(cfg.Secret), secret.PurposeClientJWT, cfg.PreviousMasters()...); err == nil {
+		clientSealer = s
+	} else {
+		log.Error("client_secret_jwt secrets cannot be sealed", "err", err)
+	}
 	// Passkeys need a relying party id: the issuer's host.
 	wa, err := accounts.NewWebAuthn(cfg.Issuer, cfg.BrandName)
 	if err != nil {
@@ -306,6 +312,7 @@ func newAccountsWith(cfg *config.Config, store storage.Store, log *slog.Logger, 
 	return accounts.New(store, accounts.Options{
 		WebAuthn:             wa,
 		FactorSealer:         factorSealer,
+		ClientSecretSealer:   clientSealer,
 		TOTPIssuer:           cfg.BrandName,
 		Hasher:               hasher,
 		SessionTTL:           cfg.SessionTTL,

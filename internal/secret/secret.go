@@ -19,13 +19,14 @@ const MinMasterLen = 32
 // the master secret share key material; the strings are fixed forever (a
 // change would invalidate every token, cookie and sealed key).
 const (
-	PurposeHMACTokens  = "latchkey hmac tokens v1"  // fosite's opaque tokens and codes
-	PurposeCookies     = "latchkey cookies v1"      // form tokens and cookie MACs
-	PurposeSigningKeys = "latchkey signing keys v1" // sealing the private signing keys
-	PurposeFederation  = "latchkey federation v1"   // sealed federation flow cookies
-	PurposeTOTP        = "latchkey totp secrets v1" // sealing TOTP secrets
-	PurposeWebAuthn    = "latchkey webauthn v1"     // sealed passkey ceremony cookies
-	PurposeMailOutbox  = "latchkey mail outbox v1"  // sealing queued email bodies
+	PurposeHMACTokens  = "latchkey hmac tokens v1"    // fosite's opaque tokens and codes
+	PurposeCookies     = "latchkey cookies v1"        // form tokens and cookie MACs
+	PurposeSigningKeys = "latchkey signing keys v1"   // sealing the private signing keys
+	PurposeFederation  = "latchkey federation v1"     // sealed federation flow cookies
+	PurposeTOTP        = "latchkey totp secrets v1"   // sealing TOTP secrets
+	PurposeWebAuthn    = "latchkey webauthn v1"       // sealed passkey ceremony cookies
+	PurposeMailOutbox  = "latchkey mail outbox v1"    // sealing queued email bodies
+	PurposeClientJWT   = "latchkey client secrets v1" // sealing client_secret_jwt secrets
 )
 
 // CheckMaster refuses a master secret shorter than MinMasterLen.

@@ -69,6 +69,7 @@ func TestDerivePinned(t *testing.T) {
 		{PurposeTOTP, derivedTOTP},
 		{PurposeWebAuthn, derivedWebAuthn},
 		{PurposeMailOutbox, derivedMailOutbox},
+		{PurposeClientJWT, derivedClientJWT},
 	} {
 		t.Run(tc.purpose, func(t *testing.T) {
 			key := Derive(master, tc.purpose)
@@ -97,6 +98,7 @@ const (
 	derivedTOTP       = "f37f415814ae71e497163e950957be098989e6bfd70fcbaf076f630ca89d8c01"
 	derivedWebAuthn   = "5df4cdf6eee05c3bd5fce1d6a53b2e9e1cfaae82f0b666be16ebefe3a5152ec5"
 	derivedMailOutbox = "22fd8899d2972669833700cf58137555a56fd1eb5f23941bc9abaa4702477eae"
+	derivedClientJWT  = "efdad0549a609e20b4f28be2d3e301181bb167e9447ff4b0f276ad35f0f7a10f"
 )
 
 func TestSealer(t *testing.T) {

@@ -66,6 +66,10 @@ type Options struct {
 	// FactorSealer seals TOTP secrets at rest; without it no factor can
 	// be enrolled.
 	FactorSealer Sealer
+	// ClientSecretSealer (secret.PurposeClientJWT) keeps the secrets of
+	// client_secret_jwt clients, which the server must know to check an
+	// HMAC; without it no such client can be registered.
+	ClientSecretSealer Sealer
 	// TOTPIssuer is the name authenticator apps show (default: the
 	// BaseURL's host).
 	TOTPIssuer string

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -35,6 +36,9 @@ type ClientSpec struct {
 	// client's tokens when ClaimsScope ("" = profile) is granted.
 	Claims      map[string]string
 	ClaimsScope string
+	// Meta is the registration metadata (authentication method, keys,
+	// signing algorithms, logout URIs, …), checked by checkClientMeta.
+	Meta storage.ClientMeta
 }
 
 // GrantTypes are the OAuth 2.0 grants Latchkey supports: what a client may
@@ -55,9 +59,11 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*storage.C
 	c.ID = "c_" + secret.Token(12)
 	c.CreatedAt = s.now().UTC()
 	var sec string
-	if !c.Public {
+	if !c.Public && c.Meta.TokenEndpointAuthMethod != storage.AuthMethodPrivateKey {
 		sec = secret.Token(32) // 256 bits
-		c.SecretHash = secret.Hash(sec)
+		if err := s.setClientSecret(c, sec); err != nil {
+			return nil, "", err
+		}
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.CreateClient(ctx, c); err != nil {
@@ -68,7 +74,7 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*storage.C
 		}
 		return s.audit(ctx, AuditClientCreate, c.ID, "", map[string]any{"name": c.Name, "grant_types": c.GrantTypes,
 			"scopes": c.Scopes, "audience": c.Audience, "public": c.Public, "first_party": c.FirstParty,
-			"require_mfa": c.RequireMFA, "claims": c.Claims, "claims_scope": c.ClaimsScope})
+			"require_mfa": c.RequireMFA, "claims": c.Claims, "claims_scope": c.ClaimsScope, "metadata": c.Meta})
 	})
 	if err != nil {
 		return nil, "", err
@@ -90,8 +96,11 @@ type ClientUpdate struct {
 	AccessTokenFormat                    *storage.AccessTokenFormat
 	Claims                               *map[string]string
 	ClaimsScope                          *string
-	AccessTokenTTL, RefreshTokenTTL      *time.Duration
-	IDTokenTTL, AuthCodeTTL              *time.Duration
+	// Meta replaces the whole registration metadata (the admin API
+	// merges a partial change onto the current one first).
+	Meta                            *storage.ClientMeta
+	AccessTokenTTL, RefreshTokenTTL *time.Duration
+	IDTokenTTL, AuthCodeTTL         *time.Duration
 }
 
 // UpdateClient validates and applies a change with the same rules as
@@ -104,7 +113,8 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	}
 	spec := ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Audience: c.Audience, Public: c.Public, FirstParty: c.FirstParty,
-		AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA, Claims: c.Claims, ClaimsScope: c.ClaimsScope}
+		AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA, Claims: c.Claims, ClaimsScope: c.ClaimsScope,
+		Meta: c.Meta}
 	changes := map[string]any{}
 	patch(&spec.Name, up.Name, "name", changes)
 	patch(&spec.RedirectURIs, up.RedirectURIs, "redirect_uris", changes)
@@ -117,11 +127,15 @@ func (s *Service) UpdateClient(ctx context.Context, id string, up ClientUpdate) 
 	patch(&spec.AccessTokenFormat, up.AccessTokenFormat, "access_token_format", changes)
 	patch(&spec.Claims, up.Claims, "claims", changes)
 	patch(&spec.ClaimsScope, up.ClaimsScope, "claims_scope", changes)
+	patch(&spec.Meta, up.Meta, "metadata", changes)
 	next, err := clientFromSpec(spec)
 	if err != nil {
 		return nil, err
 	}
-	next.ID, next.SecretHash, next.CreatedAt = c.ID, c.SecretHash, c.CreatedAt
+	next.ID, next.SecretHash, next.SealedSecret, next.CreatedAt = c.ID, c.SecretHash, c.SealedSecret, c.CreatedAt
+	if err := checkSecretFits(next); err != nil {
+		return nil, err
+	}
 	next.AccessTokenTTL, next.RefreshTokenTTL, next.IDTokenTTL, next.AuthCodeTTL = c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL, c.AuthCodeTTL
 	for _, x := range []struct {
 		name string
@@ -183,8 +197,13 @@ func (s *Service) RotateClientSecret(ctx context.Context, id string) (*storage.C
 	if c.Public {
 		return nil, "", invalid("public", "a public client has no secret")
 	}
+	if c.Meta.TokenEndpointAuthMethod == storage.AuthMethodPrivateKey {
+		return nil, "", invalid("token_endpoint_auth_method", "a private_key_jwt client has no secret: rotate its keys instead")
+	}
 	sec := secret.Token(32)
-	c.SecretHash = secret.Hash(sec)
+	if err := s.setClientSecret(c, sec); err != nil {
+		return nil, "", err
+	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.UpdateClient(ctx, c); err != nil {
 			return err
@@ -224,6 +243,7 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 		FirstParty:             spec.FirstParty,
 		AccessTokenFormat:      spec.AccessTokenFormat,
 		RequireMFA:             spec.RequireMFA,
+		Meta:                   spec.Meta,
 	}
 	if c.Name == "" || len(c.Name) > 200 {
 		return nil, invalid("name", "is required (at most 200 characters)")
@@ -286,7 +306,46 @@ func clientFromSpec(spec ClientSpec) (*storage.Client, error) {
 		return nil, cerr
 	}
 	c.Claims, c.ClaimsScope = claims, scope
+	if err := checkClientMeta(c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// setClientSecret stores a new secret's hash and, for client_secret_jwt,
+// the secret itself sealed (the HMAC needs it).
+func (s *Service) setClientSecret(c *storage.Client, sec string) error {
+	c.SecretHash, c.SealedSecret = secret.Hash(sec), nil
+	if c.Meta.TokenEndpointAuthMethod != storage.AuthMethodSecretJWT {
+		return nil
+	}
+	if s.opts.ClientSecretSealer == nil {
+		return invalid("token_endpoint_auth_method", "client_secret_jwt is not available on this server")
+	}
+	sealed, err := s.opts.ClientSecretSealer.Seal(rand.Reader, c.ID, []byte(sec))
+	if err != nil {
+		return fmt.Errorf("sealing client secret: %w", err)
+	}
+	c.SealedSecret = sealed
+	return nil
+}
+
+// checkSecretFits keeps the stored secret in step with a change of
+// authentication method. client_secret_jwt needs the secret itself, which
+// a client registered with another method never stored (only its hash):
+// such a change is refused. A private_key_jwt client keeps no secret.
+func checkSecretFits(c *storage.Client) error {
+	switch c.Meta.TokenEndpointAuthMethod {
+	case storage.AuthMethodSecretJWT:
+		if c.SealedSecret == nil {
+			return invalid("token_endpoint_auth_method", "a client becomes client_secret_jwt only when it is registered (its stored secret is a hash the server cannot sign with): register a new client")
+		}
+	case storage.AuthMethodPrivateKey:
+		c.SecretHash, c.SealedSecret = nil, nil
+	default:
+		c.SealedSecret = nil
+	}
+	return nil
 }
 
 // maxAudiences bounds a client's resource servers: fosite compares every

@@ -705,3 +705,34 @@ func claimsVal(m map[string]string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// metaDest scans a client's registration metadata (a JSON object).
+type metaDest struct{ m *storage.ClientMeta }
+
+func (d metaDest) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return fmt.Errorf("storage: cannot scan %T into client metadata", v)
+	}
+	*d.m = storage.ClientMeta{}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, d.m); err != nil {
+			return fmt.Errorf("storage: decode client metadata: %w", err)
+		}
+	}
+	return nil
+}
+
+// nullBytes is NULL for an empty slice.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -354,7 +355,8 @@ func (s *SQLStore) updateOne(ctx context.Context, what, q string, args ...any) e
 
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
 	scopes, audience, public, first_party, access_token_format, created_at,
-	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns, require_mfa, claims, claims_scope`
+	access_token_ttl_ns, refresh_token_ttl_ns, id_token_ttl_ns, auth_code_ttl_ns, require_mfa, claims, claims_scope,
+	metadata, sealed_secret`
 
 func scanClient(r rowScanner) (*storage.Client, error) {
 	var c storage.Client
@@ -363,12 +365,15 @@ func scanClient(r rowScanner) (*storage.Client, error) {
 		listDest{&c.GrantTypes}, listDest{&c.ResponseTypes}, listDest{&c.Scopes}, listDest{&c.Audience},
 		&c.Public, &c.FirstParty, &format, timeDest{&c.CreatedAt},
 		(*int64)(&c.AccessTokenTTL), (*int64)(&c.RefreshTokenTTL), (*int64)(&c.IDTokenTTL), (*int64)(&c.AuthCodeTTL), &c.RequireMFA,
-		claimsDest{&c.Claims}, &c.ClaimsScope)
+		claimsDest{&c.Claims}, &c.ClaimsScope, metaDest{&c.Meta}, &c.SealedSecret)
 	if err != nil {
 		return nil, err
 	}
 	if len(c.SecretHash) == 0 {
 		c.SecretHash = nil
+	}
+	if len(c.SealedSecret) == 0 {
+		c.SealedSecret = nil
 	}
 	c.AccessTokenFormat = storage.AccessTokenFormat(format)
 	return &c, nil
@@ -392,12 +397,16 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *storage.Client) error {
 	if err != nil {
 		return fmt.Errorf("storage: create client %s: %w", c.ID, err)
 	}
-	_, err = s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	meta, err := json.Marshal(c.Meta)
+	if err != nil {
+		return fmt.Errorf("storage: create client %s: encode metadata: %w", c.ID, err)
+	}
+	_, err = s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
 		string(c.AccessTokenFormat), s.ts(c.CreatedAt),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), int64(c.AuthCodeTTL), c.RequireMFA,
-		claims, c.ClaimsScope)
+		claims, c.ClaimsScope, string(meta), nullBytes(c.SealedSecret))
 	if err != nil {
 		return fmt.Errorf("storage: create client %s: %w", c.ID, s.mapErr(err))
 	}
@@ -450,6 +459,10 @@ func (s *SQLStore) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if err != nil {
 		return fmt.Errorf("storage: update client %s: %w", c.ID, err)
 	}
+	meta, err := json.Marshal(c.Meta)
+	if err != nil {
+		return fmt.Errorf("storage: update client %s: encode metadata: %w", c.ID, err)
+	}
 	s.clients.forget(c.ID)
 	// Forget again once written: a concurrent GetClient may have cached
 	// the old record between the first forget and the write.
@@ -457,11 +470,12 @@ func (s *SQLStore) UpdateClient(ctx context.Context, c *storage.Client) error {
 	return s.updateOne(ctx, "update client "+c.ID, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?, public = ?,
 		first_party = ?, access_token_format = ?, access_token_ttl_ns = ?, refresh_token_ttl_ns = ?,
-		id_token_ttl_ns = ?, auth_code_ttl_ns = ?, require_mfa = ?, claims = ?, claims_scope = ? WHERE id = ?`,
+		id_token_ttl_ns = ?, auth_code_ttl_ns = ?, require_mfa = ?, claims = ?, claims_scope = ?, metadata = ?,
+		sealed_secret = ? WHERE id = ?`,
 		c.Name, secret, listVal(c.RedirectURIs), listVal(c.PostLogoutRedirectURIs), listVal(c.GrantTypes),
 		listVal(c.ResponseTypes), listVal(c.Scopes), listVal(c.Audience), c.Public, c.FirstParty,
 		string(c.AccessTokenFormat), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL),
-		int64(c.AuthCodeTTL), c.RequireMFA, claims, c.ClaimsScope, c.ID)
+		int64(c.AuthCodeTTL), c.RequireMFA, claims, c.ClaimsScope, string(meta), nullBytes(c.SealedSecret), c.ID)
 }
 
 // DeleteClient removes a client; its codes, tokens, PKCE/OIDC/PAR

@@ -5,6 +5,7 @@ package storagetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -270,6 +271,13 @@ func testClients(t *testing.T, st storage.Store) {
 		Audience:               []string{"https://api.example"},
 		FirstParty:             true,
 		AccessTokenFormat:      storage.AccessTokenJWT,
+		Meta: storage.ClientMeta{
+			TokenEndpointAuthMethod: storage.AuthMethodPrivateKey, TokenEndpointAuthSigningAlg: "ES256",
+			JWKS: json.RawMessage(`{"keys":[]}`), IDTokenSignedResponseAlg: "EdDSA",
+			BackchannelLogoutURI: "https://a.example/bcl", BackchannelLogoutSessionRequired: true,
+			SubjectType: "pairwise", DPoPBoundAccessTokens: true,
+		},
+		SealedSecret: []byte{1, 2, 3},
 	}
 	must(t, st.CreateClient(bg, c))
 	got, err := st.GetClientByID(bg, "web")
